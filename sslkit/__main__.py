@@ -1,0 +1,59 @@
+"""Command line: run an experiment without Jupyter (e.g. on a GPU machine).
+
+    python -m sslkit list
+    python -m sslkit run baseline --profile quick -p model=lenet [--data-root DIR] [--device cuda]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import experiments, params
+from .data import DataNotFoundError
+from .results import banner, publish
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sslkit", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="list the experiments")
+    run = sub.add_parser("run", help="run one experiment, print its tables, write them to figures/")
+    run.add_argument("experiment")
+    run.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"])
+    run.add_argument("--data-root", default=None, help="data root (else $SSLKIT_DATA, else ~/.cache/sslkit/data)")
+    run.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--force", action="store_true", help="recompute even when cached")
+    run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--out", default=None, help="results folder (default figures/, smoke: build/figures-smoke)")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="an experiment parameter (repeatable)")
+    args = ap.parse_args(argv)
+    if args.cmd == "list":
+        for name in sorted(experiments.EXPERIMENTS):
+            doc = (experiments.get(name).__doc__ or "").strip().splitlines()[0]
+            print(f"{name:12s} {doc}")
+        return 0
+    try:
+        exp = experiments.get(args.experiment)
+        extra = dict(kv.split("=", 1) for kv in args.param if "=" in kv)
+        if len(extra) != len(args.param):
+            raise ValueError("parameters are NAME=VALUE")
+        kwargs = params.check(exp.run, {k: params.parse_value(v) for k, v in extra.items()})
+        result = exp.run(profile=args.profile, data_root=args.data_root, device=args.device, seed=args.seed,
+                         force=args.force, progress=not args.no_progress, **kwargs)
+    except (DataNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(banner(result))
+    for name, df in result.tables.items():
+        if name != "history":
+            print(f"\n{name}\n{df.to_string(index=False)}")
+    folder = publish(result, exp.plot(result) if hasattr(exp, "plot") else None, args.out)
+    print(f"\nwritten to {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

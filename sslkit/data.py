@@ -1,0 +1,252 @@
+"""Data: where it lives, how it is read, and how it becomes device tensors.
+
+The data root is chosen as: the explicit ``data_root`` argument, else the environment
+variable ``SSLKIT_DATA``, else ``~/.cache/sslkit/data``. Inside the root these layouts are
+recognised:
+
+    MNIST/raw/*-ubyte                      torchvision's MNIST layout (byte-exact files)
+    cifar-10-batches-py/                   torchvision's official CIFAR-10 batches
+    cifar10-jpeg/{train,test}/<class>/     an image folder (e.g. ../shared/data)
+    cifar10/{train,test}/<class>/          the same, another common name
+    imagenette2-320/{train,val}/<wnid>/    ImageNet-style folder (also imagenette*/ and imagenet/)
+
+MNIST and CIFAR-10 are decoded once into uint8 tensors (cached as ``.pt`` next to the
+decoded folder's cache, written atomically) and kept on the training device, so training
+never decodes images per epoch.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from .io import atomic_torch_save
+
+ENV_VAR = "SSLKIT_DATA"
+DEFAULT_ROOT = Path("~/.cache/sslkit/data").expanduser()
+CACHE_DIR = Path(os.environ.get("SSLKIT_CACHE", "~/.cache/sslkit")).expanduser()
+
+CIFAR_FOLDERS = ("cifar10-jpeg", "cifar10")
+IMAGENET_FOLDERS = ("imagenette2-320", "imagenette2", "imagenette", "imagenet")
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel means of the training set, in [0,1]
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A data set is in none of the places tried; the message says where and what to do."""
+
+
+class TensorData(NamedTuple):
+    """A whole split as tensors: ``x`` float (N, C, H, W), ``y`` int64 (N,)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, n: int | None) -> "TensorData":
+        """The first ``n`` samples (all when ``n`` is None or larger than the split)."""
+        return self if n is None or n >= len(self) else TensorData(self.x[:n], self.y[:n])
+
+    def to(self, device) -> "TensorData":
+        return TensorData(self.x.to(device), self.y.to(device))
+
+
+def resolve_root(data_root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``data_root`` if given, else ``$SSLKIT_DATA``, else the default cache."""
+    if data_root:
+        return Path(data_root).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    return DEFAULT_ROOT
+
+
+def _not_found(name: str, tried: list[Path], hint: str) -> DataNotFoundError:
+    places = "\n".join(f"  - {p}" for p in tried)
+    return DataNotFoundError(
+        f"{name} not found. Looked in:\n{places}\n"
+        f"Provide it by passing data_root=... (notebooks: the `data_root` parameter; "
+        f"make: DATA=...), or by setting {ENV_VAR}=<folder>, where the folder holds {hint}. "
+        f"When online, the download goes to the data root."
+    )
+
+
+def _download(fn, root: Path) -> None:
+    """Run a torchvision download into a temporary folder and move it into ``root`` only when
+    complete, so a failed download never leaves partial files behind."""
+    created = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as tmp:
+            fn(tmp)
+            for item in Path(tmp).iterdir():
+                target = root / item.name
+                if not target.exists():
+                    shutil.move(str(item), target)
+    except BaseException:
+        if created and not any(root.iterdir()):
+            root.rmdir()
+        raise
+
+
+# ---------------------------------------------------------------------------- MNIST
+def mnist(train: bool = True, *, data_root: str | os.PathLike | None = None, download: bool = True,
+          device: str | torch.device = "cpu") -> TensorData:
+    """MNIST as tensors on ``device``: x is (N, 1, 28, 28) uint8 pixels / 256 (Caffe's LeNet
+    scaling), y the labels.
+
+    Args:
+        train: the 60,000-image training split, else the 10,000-image test split.
+        data_root: the data root (see :func:`resolve_root`).
+        download: try torchvision's download when the files are missing (fails offline).
+        device: where the tensors live.
+    Raises:
+        DataNotFoundError: the files are missing and could not be downloaded.
+    """
+    from torchvision.datasets import MNIST
+
+    root = resolve_root(data_root)
+    try:
+        ds = MNIST(str(root), train=train, download=False)
+    except RuntimeError:
+        if not download:
+            raise _not_found("MNIST", [root / "MNIST" / "raw"], "MNIST/raw/*-ubyte") from None
+        try:
+            _download(lambda tmp: MNIST(tmp, train=train, download=True), root)
+            ds = MNIST(str(root), train=train, download=False)
+        except Exception as exc:  # network errors come in many types
+            raise _not_found("MNIST", [root / "MNIST" / "raw"],
+                             f"MNIST/raw/*-ubyte (download failed: {type(exc).__name__})") from None
+    x = ds.data.unsqueeze(1).to(device=device, dtype=torch.float32) / 256.0
+    return TensorData(x, ds.targets.to(device=device, dtype=torch.int64))
+
+
+# ---------------------------------------------------------------------------- CIFAR-10
+def _decode_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode an image folder (class subfolders, sorted) into uint8 (N,3,H,W) and labels."""
+    import numpy as np
+    from PIL import Image
+    from torchvision.datasets import ImageFolder
+    from tqdm.auto import tqdm
+
+    ds = ImageFolder(str(folder))
+    images = [torch.from_numpy(np.asarray(Image.open(p).convert("RGB"))).permute(2, 0, 1)
+              for p, _ in tqdm(ds.samples, desc=f"decoding {folder.name}", leave=False, disable=None)]
+    return torch.stack(images), torch.tensor(ds.targets, dtype=torch.int64)
+
+
+def _cifar_uint8(root: Path, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """CIFAR-10 as uint8 (N,3,32,32) and labels, from the first layout found under ``root``."""
+    split = "train" if train else "test"
+    tried = []
+    for name in CIFAR_FOLDERS:
+        folder = root / name / split
+        tried.append(folder)
+        if folder.is_dir():
+            cache = CACHE_DIR / "decoded" / f"{name}-{split}.pt"
+            if cache.exists() and cache.stat().st_mtime >= folder.stat().st_mtime:
+                x, y = torch.load(cache)
+            else:
+                x, y = _decode_folder(folder)
+                atomic_torch_save((x, y), cache)
+            return x, y, f"{folder} (image folder)"
+    from torchvision.datasets import CIFAR10
+
+    tried.append(root / "cifar-10-batches-py")
+    try:
+        ds = CIFAR10(str(root), train=train, download=False)
+    except RuntimeError:
+        if not download:
+            raise _not_found("CIFAR-10", tried, "cifar10-jpeg/{train,test}/<class>/*.jpg "
+                             "or cifar-10-batches-py/") from None
+        try:
+            _download(lambda tmp: CIFAR10(tmp, train=train, download=True), root)
+            ds = CIFAR10(str(root), train=train, download=False)
+        except Exception as exc:
+            raise _not_found("CIFAR-10", tried, "cifar10-jpeg/{train,test}/<class>/*.jpg or "
+                             f"cifar-10-batches-py/ (download failed: {type(exc).__name__})") from None
+    x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    return x, torch.tensor(ds.targets, dtype=torch.int64), f"{root / 'cifar-10-batches-py'} (official)"
+
+
+def cifar10(train: bool = True, *, data_root: str | os.PathLike | None = None, download: bool = True,
+            device: str | torch.device = "cpu", normalize: str = "mean") -> TensorData:
+    """CIFAR-10 as float tensors on ``device``.
+
+    Args:
+        train: training split (50,000) or test split (10,000).
+        data_root: the data root (see :func:`resolve_root`).
+        download: try torchvision's download when no layout is found.
+        device: where the tensors live.
+        normalize: ``"mean"`` subtracts the per-channel training mean (Caffe's ConvNet,
+            pixels in [0, 255] as Caffe feeds them); ``"std"`` standardizes per channel (ResNet).
+    """
+    x, y, _ = _cifar_uint8(resolve_root(data_root), train, download)
+    x = x.to(device=device, dtype=torch.float32) / 255.0
+    mean = torch.tensor(CIFAR_MEAN, device=device).view(1, 3, 1, 1)
+    if normalize == "mean":
+        x = (x - mean) * 255.0
+    elif normalize == "std":
+        x = (x - mean) / torch.tensor(CIFAR_STD, device=device).view(1, 3, 1, 1)
+    else:
+        raise ValueError(f"normalize must be 'mean' or 'std', got {normalize!r}")
+    return TensorData(x, y.to(device))
+
+
+def describe(dataset: str, data_root: str | os.PathLike | None = None) -> str:
+    """One line naming the data actually used (for a notebook's provenance)."""
+    root = resolve_root(data_root)
+    if dataset == "mnist":
+        return f"MNIST from {root / 'MNIST' / 'raw'}"
+    if dataset == "cifar10":
+        for name in CIFAR_FOLDERS:
+            if (root / name).is_dir():
+                return f"CIFAR-10 from {root / name} (image folder; JPEG copies differ slightly from the official files)"
+        return f"CIFAR-10 from {root / 'cifar-10-batches-py'}"
+    return f"{dataset} from {root}"
+
+
+# ---------------------------------------------------------------------------- ImageNet-style folders
+def image_folder(split: str = "train", *, data_root: str | os.PathLike | None = None,
+                 crop: int = 227, resize: int = 256):
+    """An ImageNet-style folder (ImageNet or the Imagenette stand-in) as a torchvision
+    ``ImageFolder`` with CaffeNet's preprocessing: resize to ``resize``, random ``crop`` and
+    mirroring for training, centre crop otherwise. Returns the dataset (use a DataLoader;
+    these images are too many to keep decoded in memory)."""
+    from torchvision import transforms as T
+    from torchvision.datasets import ImageFolder
+
+    root = resolve_root(data_root)
+    tried = [root / name / split for name in IMAGENET_FOLDERS]
+    folder = next((p for p in tried if p.is_dir()), None)
+    if folder is None:
+        raise _not_found("An ImageNet-style folder", tried, "imagenette2-320/{train,val}/<wnid>/*.JPEG")
+    norm = T.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    if split == "train":
+        tf = T.Compose([T.Resize(resize), T.RandomCrop(crop), T.RandomHorizontalFlip(), T.ToTensor(), norm])
+    else:
+        tf = T.Compose([T.Resize(resize), T.CenterCrop(crop), T.ToTensor(), norm])
+    return ImageFolder(str(folder), transform=tf)
+
+
+# ---------------------------------------------------------------------------- batching and augmentation
+def pad_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """He et al.'s CIFAR augmentation on a batch tensor: zero-pad by ``pad``, take a random
+    crop of the original size and flip horizontally with probability 1/2, per sample."""
+    b, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    dev = x.device
+    oy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
+    ox = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
+    flip = (torch.rand(b, generator=generator) < 0.5).to(dev)
+    rows = oy[:, None] + torch.arange(h, device=dev)                      # (b, h)
+    cols = torch.arange(w, device=dev).expand(b, w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols) + ox[:, None]   # (b, w)
+    bi = torch.arange(b, device=dev)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[bi, rows[:, :, None], cols[:, None, :]]  # (b, h, w, c)
+    return out.permute(0, 3, 1, 2).contiguous()

@@ -1,0 +1,86 @@
+"""What every experiment shares: the authors' solvers, data by model, cached resumable stages."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from .. import data as D
+from ..data import CACHE_DIR, TensorData
+from ..io import atomic_torch_save
+from ..train import Hooks, Result, Schedule, default_device, train
+
+# The authors' Caffe solvers (all but the iteration count, which the profile sets).
+RECIPES: dict[str, dict] = {
+    # examples/mnist/lenet_solver.prototxt
+    "lenet": dict(lr=0.01, policy="inv", gamma=1e-4, power=0.75, momentum=0.9, weight_decay=5e-4, batch_size=64),
+    "mlp": dict(lr=0.01, policy="inv", gamma=1e-4, power=0.75, momentum=0.9, weight_decay=5e-4, batch_size=64),
+    # examples/cifar10/cifar10_full_solver.prototxt (lr 1e-3, weight decay 4e-3 per the SSL paper)
+    "convnet": dict(lr=1e-3, policy="fixed", momentum=0.9, weight_decay=4e-3, batch_size=100),
+    # He et al.: lr 0.1, /10 at 32k and 48k of 64k iterations, batch 128, weight decay 1e-4
+    "resnet20": dict(lr=0.1, policy="multistep", gamma=0.1, momentum=0.9, weight_decay=1e-4, batch_size=128),
+    "resnet32": dict(lr=0.1, policy="multistep", gamma=0.1, momentum=0.9, weight_decay=1e-4, batch_size=128),
+}
+DATASET = {"lenet": "mnist", "mlp": "mnist", "convnet": "cifar10", "resnet20": "cifar10", "resnet32": "cifar10"}
+PROFILE_KEY = {"lenet": "lenet", "mlp": "mlp", "convnet": "convnet", "resnet20": "resnet", "resnet32": "resnet"}
+
+
+def schedule(model: str, iters: int, **changes) -> Schedule:
+    """The authors' solver for ``model`` run for ``iters`` iterations, with ``changes``.
+    Multistep schedules put their steps at 1/2 and 3/4 of the run, as He et al. (32k, 48k of 64k)."""
+    recipe = {**RECIPES[model], **changes}
+    if recipe["policy"] == "multistep" and "stepvalues" not in changes:
+        recipe["stepvalues"] = (iters // 2, iters * 3 // 4)
+    return Schedule(iters=iters, **recipe)
+
+
+def resolve_device(device: str | None) -> torch.device:
+    return torch.device(device) if device else default_device()
+
+
+def load(model: str, sizes: dict, data_root=None, device=None) -> tuple[TensorData, TensorData, str]:
+    """Training and test tensors for ``model`` on ``device``, cut to the profile's sizes,
+    and a line describing them."""
+    name = DATASET[model]
+    if name == "mnist":
+        tr, te = (D.mnist(s, data_root=data_root, device=device) for s in (True, False))
+    else:
+        norm = "mean" if model == "convnet" else "std"
+        tr, te = (D.cifar10(s, data_root=data_root, device=device, normalize=norm) for s in (True, False))
+    tr, te = tr.subset(sizes.get("train")), te.subset(sizes.get("test"))
+    return tr, te, f"{D.describe(name, data_root)}; {len(tr)} train / {len(te)} test images"
+
+
+def augmentation(model: str):
+    """He et al.'s pad-crop-flip for the ResNets; none for the Caffe networks."""
+    return D.pad_crop_flip if model.startswith("resnet") else None
+
+
+def run_dir(experiment: str, params: dict) -> Path:
+    """The cache folder of one parameter set of ``experiment`` (``$SSLKIT_CACHE/runs/...``)."""
+    key = json.dumps(params, sort_keys=True, default=str)
+    return CACHE_DIR / "runs" / experiment / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def stage(folder: Path, name: str, model: torch.nn.Module, train_data: TensorData, test: TensorData,
+          sched: Schedule, *, seed: int, hooks: Hooks | None = None, augment=None, force: bool = False,
+          progress: bool = True) -> Result:
+    """Train one stage, or load it if this folder already holds it. Interrupted stages resume
+    from ``<name>.ckpt``; finished ones are kept as ``<name>.pt`` (weights and result)."""
+    final, ckpt = folder / f"{name}.pt", folder / f"{name}.ckpt"
+    if force:
+        for p in (final, ckpt):
+            p.unlink(missing_ok=True)
+    if final.exists():
+        saved = torch.load(final, map_location=train_data.x.device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        return Result(**saved["result"])
+    res = train(model, train_data, sched, seed=seed, test=test, hooks=hooks, augment=augment,
+                eval_every=max(sched.iters // 10, 1), checkpoint=ckpt,
+                checkpoint_every=max(min(1000, sched.iters // 4), 1), progress=progress, desc=name)
+    atomic_torch_save({"model": model.state_dict(), "result": res.as_dict()}, final)
+    ckpt.unlink(missing_ok=True)
+    return res

@@ -1,0 +1,55 @@
+"""Atomic, deterministic writing of results: a crash never leaves a half-written file, and the
+same run writes byte-identical figures."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+
+@contextmanager
+def _atomic(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; move it over ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` that replaces ``path`` only once the file is complete."""
+    with _atomic(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with _atomic(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_csv(df, path: str | os.PathLike) -> None:
+    """A pandas DataFrame as CSV (floats with 6 significant digits, so reruns diff cleanly)."""
+    with _atomic(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """A matplotlib figure as PNG or PDF, without timestamps, so equal runs give equal bytes."""
+    path = Path(path)
+    metadata = {"Software": None} if path.suffix == ".png" else {"CreationDate": None, "Producer": None}
+    with _atomic(path) as tmp:
+        fig.savefig(tmp, format=path.suffix[1:], metadata=metadata, bbox_inches="tight", dpi=120)

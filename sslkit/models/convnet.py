@@ -1,0 +1,45 @@
+"""Caffe's cifar10_full network ("the network of Krizhevsky et al.") with the paper's dropout."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class WithinChannelLRN(nn.Module):
+    """Caffe's LRN with ``norm_region: WITHIN_CHANNEL``:
+    x / (1 + alpha / n^2 * sum of x^2 over an n x n window)^beta, zero-padded window."""
+
+    def __init__(self, size: int = 3, alpha: float = 5e-5, beta: float = 0.75):
+        super().__init__()
+        self.size, self.alpha, self.beta = size, alpha, beta
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean_sq = F.avg_pool2d(x * x, self.size, stride=1, padding=self.size // 2,
+                               count_include_pad=True)
+        return x / (1.0 + self.alpha * mean_sq).pow(self.beta)
+
+
+class ConvNet(nn.Sequential):
+    """conv1 32@5x5 -> maxpool 3/2 -> ReLU -> LRN -> conv2 32@5x5 -> ReLU -> avgpool 3/2 -> LRN
+    -> conv3 64@5x5 -> ReLU -> avgpool 3/2 -> dropout 0.5 -> fc 10. Pooling rounds up as
+    Caffe does (32 -> 16 -> 8 -> 4). Mean-subtracted input in [0, 255]. 89,578 parameters."""
+
+    def __init__(self, num_classes: int = 10, dropout: float = 0.5):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, 5, padding=2)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.relu1 = nn.ReLU()
+        self.norm1 = WithinChannelLRN()
+        self.conv2 = nn.Conv2d(32, 32, 5, padding=2)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.AvgPool2d(3, 2, ceil_mode=True)
+        self.norm2 = WithinChannelLRN()
+        self.conv3 = nn.Conv2d(32, 64, 5, padding=2)
+        self.relu3 = nn.ReLU()
+        self.pool3 = nn.AvgPool2d(3, 2, ceil_mode=True)
+        self.flatten = nn.Flatten()
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(64 * 4 * 4, num_classes)
+        # Caffe fillers of cifar10_full: gaussian std 1e-4 (conv1), 0.01 (conv2, conv3, fc).
+        for m, std in ((self.conv1, 1e-4), (self.conv2, 0.01), (self.conv3, 0.01), (self.fc, 0.01)):
+            nn.init.normal_(m.weight, std=std)
+            nn.init.zeros_(m.bias)

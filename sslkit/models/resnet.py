@@ -1,0 +1,59 @@
+"""ResNet-20/32 for CIFAR-10 (He et al. 2016, section 4.2) with 1x1 conv shortcuts where the
+shape changes, BN after each conv."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    """conv-BN-ReLU-conv-BN plus shortcut, then ReLU. ``conv1`` and ``conv2`` lie between the
+    shortcut's endpoints: these are what depth-wise SSL may remove."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                          nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """conv 16@3x3 -> 3 stages of ``n`` blocks (16, 32, 64 channels; 32, 16, 8 maps) -> global
+    average pool -> fc. Depth 6n + 2: n=3 is ResNet-20, n=5 ResNet-32."""
+
+    def __init__(self, n: int = 3, num_classes: int = 10, widths=(16, 32, 64)):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        stages, cin = [], widths[0]
+        for i, w in enumerate(widths):
+            blocks = [BasicBlock(cin if j == 0 else w, w, 2 if (i > 0 and j == 0) else 1) for j in range(n)]
+            stages.append(nn.Sequential(*blocks))
+            cin = w
+        self.stage1, self.stage2, self.stage3 = stages
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(widths[-1], num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.stage3(self.stage2(self.stage1(x)))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def resnet20(num_classes: int = 10) -> CifarResNet:
+    return CifarResNet(3, num_classes)
+
+
+def resnet32(num_classes: int = 10) -> CifarResNet:
+    return CifarResNet(5, num_classes)

@@ -1,0 +1,223 @@
+"""SGD as the authors' Caffe solvers ran it: iteration schedules, Caffe learning-rate policies,
+hooks for the SSL stages, evaluation, checkpoints and exact resume.
+
+Determinism: every source of randomness in a step (the epoch's shuffle, augmentation,
+dropout) is a function of ``(seed, iteration)``, so a run resumed from a checkpoint takes
+the same steps as one that was never interrupted.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .data import TensorData
+from .io import atomic_torch_save
+
+POLICIES = ("fixed", "step", "multistep", "inv")
+
+
+@dataclass
+class Schedule:
+    """A Caffe solver, in its own terms.
+
+    Attributes:
+        iters: iterations to run (``max_iter``).
+        lr: ``base_lr``.
+        policy: ``fixed``, ``step`` (lr * gamma^floor(it/stepsize)), ``multistep`` (lr * gamma^k
+            after the k-th of ``stepvalues``) or ``inv`` (lr * (1 + gamma*it)^-power).
+        gamma, power, stepsize, stepvalues: the policy's parameters.
+        momentum, weight_decay: SGD's.
+        batch_size: training batch size.
+    """
+
+    iters: int
+    lr: float
+    policy: str = "fixed"
+    gamma: float = 0.1
+    power: float = 0.75
+    stepsize: int = 0
+    stepvalues: tuple[int, ...] = ()
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 64
+
+    def __post_init__(self):
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
+        if self.policy == "step" and self.stepsize <= 0:
+            raise ValueError("policy 'step' needs stepsize > 0")
+        if self.iters < 0 or self.batch_size <= 0:
+            raise ValueError("iters must be >= 0 and batch_size > 0")
+        self.stepvalues = tuple(self.stepvalues)
+
+    def lr_at(self, it: int) -> float:
+        """The learning rate Caffe uses at iteration ``it`` (0-based)."""
+        if self.policy == "fixed":
+            return self.lr
+        if self.policy == "step":
+            return self.lr * self.gamma ** (it // self.stepsize)
+        if self.policy == "multistep":
+            return self.lr * self.gamma ** sum(it >= s for s in self.stepvalues)
+        return self.lr * (1.0 + self.gamma * it) ** (-self.power)
+
+
+@dataclass
+class Hooks:
+    """What the SSL stages plug into a step.
+
+    Attributes:
+        loss_term: ``model -> Tensor`` added to the data loss (differentiated by autograd).
+        after_backward: ``model -> None`` run after backward, before the step (e.g. adding the
+            group-Lasso subgradient to ``.grad``, as the authors' Caffe code does).
+        post_step: ``(model, optimizer, it) -> None`` run after each step (e.g. zeroing
+            weights below a threshold, re-applying masks).
+    """
+
+    loss_term: Callable | None = None
+    after_backward: Callable | None = None
+    post_step: Callable | None = None
+
+
+@dataclass
+class Result:
+    """What :func:`train` returns: the final test error, and the history of evaluations."""
+
+    iters: int
+    wall_s: float
+    test_error: float | None = None
+    history: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's generators (CPU and CUDA); used before building a model."""
+    torch.manual_seed(seed)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: TensorData, batch_size: int = 1000) -> tuple[float, float]:
+    """Top-1 error (fraction) and mean cross-entropy of ``model`` on ``data``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    wrong, loss = 0, 0.0
+    for i in range(0, len(data), batch_size):
+        out = model(data.x[i:i + batch_size])
+        y = data.y[i:i + batch_size]
+        wrong += (out.argmax(1) != y).sum().item()
+        loss += F.cross_entropy(out, y, reduction="sum").item()
+    model.train(was_training)
+    return wrong / len(data), loss / len(data)
+
+
+def _epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g).to(device)
+
+
+def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int = 0,
+          test: TensorData | None = None, hooks: Hooks | None = None,
+          augment: Callable | None = None, eval_every: int = 0,
+          checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1000,
+          param_groups: list[dict] | None = None, progress: bool = True, desc: str = "train") -> Result:
+    """Train ``model`` in place with SGD + momentum on ``schedule``.
+
+    Args:
+        model: the network, already on the device of ``data``.
+        data: training tensors (see :mod:`sslkit.data`).
+        schedule: the solver (iterations, lr policy, momentum, weight decay, batch size).
+        seed: seeds shuffling, augmentation and dropout, per iteration.
+        test: evaluated every ``eval_every`` iterations and at the end (error in the result).
+        hooks: the SSL stages' hooks (extra loss, after-backward, post-step).
+        augment: ``(x, generator) -> x`` applied to each training batch (e.g.
+            :func:`sslkit.data.pad_crop_flip`).
+        checkpoint: file to save to every ``checkpoint_every`` iterations and at the end; if it
+            exists, training resumes from it (a finished run returns at once).
+        param_groups: optional optimizer parameter groups (default: all parameters).
+        progress: show a tqdm bar.
+        desc: the bar's label.
+    Returns:
+        A :class:`Result` with the final test error, wall time and evaluation history.
+    """
+    hooks = hooks or Hooks()
+    device = data.x.device
+    params = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    opt = torch.optim.SGD(params, lr=schedule.lr, momentum=schedule.momentum,
+                          weight_decay=schedule.weight_decay)
+    start, history, wall = 0, [], 0.0
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, history, wall = state["iter"], state["history"], state["wall_s"]
+
+    def save(it: int) -> None:
+        if ckpt is not None:
+            atomic_torch_save({"iter": it, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "history": history, "wall_s": wall + time.perf_counter() - t0,
+                          "schedule": asdict(schedule), "seed": seed}, ckpt)
+
+    n, bs = len(data), schedule.batch_size
+    per_epoch = max(n // bs, 1)
+    order, order_epoch = None, -1
+    t0 = time.perf_counter()
+    model.train()
+    bar = tqdm(range(start, schedule.iters), desc=desc, disable=not progress or None,
+               initial=start, total=schedule.iters, leave=False)
+    for it in bar:
+        epoch, k = divmod(it, per_epoch)
+        if epoch != order_epoch:
+            order, order_epoch = _epoch_order(n, seed, epoch, device), epoch
+        idx = order[k * bs:(k + 1) * bs]
+        x, y = data.x[idx], data.y[idx]
+        torch.manual_seed(seed * 1_000_003 + it)  # dropout (and any other global-RNG use)
+        if augment is not None:
+            x = augment(x, torch.Generator().manual_seed(seed * 7_919 + it))
+        lr = schedule.lr_at(it)
+        for g in opt.param_groups:
+            g["lr"] = lr * g.get("lr_mult", 1.0)
+        loss = F.cross_entropy(model(x), y)
+        if hooks.loss_term is not None:
+            loss = loss + hooks.loss_term(model)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if hooks.after_backward is not None:
+            hooks.after_backward(model)
+        opt.step()
+        if hooks.post_step is not None:
+            hooks.post_step(model, opt, it)
+        if it % 100 == 0 and not math.isfinite(loss.item()):
+            raise FloatingPointError(f"loss became {loss.item()} at iteration {it}; lower the lr")
+        done = it + 1
+        if test is not None and eval_every and done % eval_every == 0 and done < schedule.iters:
+            err, tl = evaluate(model, test)
+            history.append({"iter": done, "lr": lr, "train_loss": loss.item(), "test_error": err, "test_loss": tl})
+            bar.set_postfix(err=f"{err:.4f}")
+        if done % checkpoint_every == 0 and done < schedule.iters:
+            save(done)
+    bar.close()
+    result = Result(iters=schedule.iters, wall_s=wall + time.perf_counter() - t0, history=history)
+    if test is not None:
+        result.test_error, tl = evaluate(model, test)
+        if not history or history[-1]["iter"] != schedule.iters:
+            history.append({"iter": schedule.iters, "lr": schedule.lr_at(max(schedule.iters - 1, 0)),
+                            "test_error": result.test_error, "test_loss": tl})
+    if start < schedule.iters:
+        save(schedule.iters)
+    return result
