@@ -9,7 +9,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 _tmp = Path(tempfile.mkdtemp(prefix="sslkit-tests-"))
-os.environ.setdefault("SSLKIT_DATA", str(SHARED_DATA) if SHARED_DATA.is_dir() else str(_tmp / "no-data"))
+if not os.environ.get("SSLKIT_DATA") and SHARED_DATA.is_dir():
+    os.environ["SSLKIT_DATA"] = str(SHARED_DATA)
 os.environ["SSLKIT_CACHE"] = str(_tmp / "cache")       # hermetic: no cached runs from earlier
 os.environ["SSLKIT_FIGURES"] = str(_tmp / "figures")   # never touch the committed figures/
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -22,22 +23,35 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 def have_mnist() -> bool:
-    return (Path(os.environ["SSLKIT_DATA"]) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()
+    """True when the real MNIST is the data the tests use."""
+    return (Path(os.environ.get("SSLKIT_DATA", "")) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()
+
+
+def _write_synthetic_mnist(root: Path, n_train: int = 2048, n_test: int = 1000) -> None:
+    """A small MNIST look-alike in the official idx format: digit d is a bright vertical bar at
+    column 2d..2d+2 on noise, so a network can learn it."""
+    import struct
+
+    g = torch.Generator().manual_seed(0)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        y = torch.randint(0, 10, (n,), generator=g)
+        x = (torch.rand(n, 28, 28, generator=g) * 80).to(torch.uint8)
+        for d in range(10):
+            x[y == d, 4:24, 2 * d + 4:2 * d + 7] = 255
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + x.numpy().tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + y.to(torch.uint8).numpy().tobytes())
+
+
+if not have_mnist():
+    os.environ["SSLKIT_DATA"] = str(_tmp / "data")
+    _write_synthetic_mnist(_tmp / "data")
 
 
 @pytest.fixture(scope="session")
 def mnist_small() -> tuple[TensorData, TensorData]:
-    """(train, test): 1,024 + 512 real MNIST images if available, else random images with a
-    learnable rule (label = which tenth of the image is brightest)."""
-    if have_mnist():
-        from sslkit.data import mnist
-        return mnist(True).subset(1024), mnist(False).subset(512)
-    g = torch.Generator().manual_seed(0)
+    """(train, test): 1,024 + 512 MNIST images (the real ones when available)."""
+    from sslkit.data import mnist
 
-    def make(n):
-        y = torch.randint(0, 10, (n,), generator=g)
-        x = torch.rand(n, 1, 28, 28, generator=g) * 0.3
-        for i in range(n):
-            x[i, 0, :, int(y[i]) * 2:int(y[i]) * 2 + 3] += 0.7
-        return TensorData(x, y)
-    return make(1024), make(512)
+    return mnist(True).subset(1024), mnist(False).subset(512)
