@@ -44,7 +44,8 @@ def _write_synthetic_mnist(root: Path, n_train: int = 2048, n_test: int = 1000) 
         (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + y.to(torch.uint8).numpy().tobytes())
 
 
-if not have_mnist():
+REAL_MNIST = have_mnist()  # decided before any synthetic stand-in is written
+if not REAL_MNIST:
     os.environ["SSLKIT_DATA"] = str(_tmp / "data")
     _write_synthetic_mnist(_tmp / "data")
 

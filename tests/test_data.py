@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import have_mnist
+from conftest import REAL_MNIST
 from sslkit import data as D
 
 
@@ -54,7 +54,7 @@ def test_cifar_image_folder(tmp_path, monkeypatch):
     assert list((tmp_path / "cache" / "decoded").glob("*.pt"))
 
 
-@pytest.mark.skipif(not have_mnist(), reason="real MNIST not in ../shared/data")
+@pytest.mark.skipif(not REAL_MNIST, reason="real MNIST not in ../shared/data")
 def test_mnist_real_copy():
     te = D.mnist(False)
     assert te.x.shape == (10_000, 1, 28, 28) and te.x.dtype == torch.float32

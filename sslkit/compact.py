@@ -1,0 +1,302 @@
+"""Compaction: a trained sparse network becomes a physically smaller dense one, with the same
+outputs (in eval mode).
+
+Three removals, each exact:
+- depth: a residual block whose last conv is all zero computes relu(shortcut(x) + b), b the
+  constant its last BN outputs; it becomes :class:`ShortcutBlock`.
+- channels (filters, channels, neurons): a channel of an activation tensor is dead when every
+  layer producing it outputs exactly zero there (zero filter, zero bias, BN constant zero), or
+  when every layer consuming it has all-zero weights for it. torch-pruning's dependency graph
+  finds producers and consumers on any graph (residual adds, flatten into a linear layer ...),
+  and removes the dead channels from all of them.
+- columns: a conv whose lowered weight still has all-zero columns (shape fibers) becomes a
+  :class:`LoweredConv`, which gathers only the needed rows of the im2col matrix; a linear layer
+  with all-zero columns reads only its live inputs through a :class:`Select` (an MLP's first
+  layer thus drops the pixels that lost every connection).
+
+Channels are left alone (not removed) where removal would not be exact or is not supported:
+across grouped convolutions and where a cross-channel LRN follows.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import groups as G
+
+LAYER_TYPES = (nn.Conv2d, nn.Linear)
+
+
+# ---------------------------------------------------------------------------- modules
+class ShortcutBlock(nn.Module):
+    """What remains of a residual block whose branch is constant: relu(shortcut(x) + bias)."""
+
+    def __init__(self, shortcut: nn.Module, bias: torch.Tensor):
+        super().__init__()
+        self.shortcut = shortcut
+        self.register_buffer("bias", bias.detach().clone())
+
+    def forward(self, x):
+        return F.relu(self.shortcut(x) + self.bias.view(1, -1, 1, 1))
+
+
+class Select(nn.Module):
+    """Keeps the ``index`` entries of dimension 1 (the live inputs of a linear layer)."""
+
+    def __init__(self, index: torch.Tensor):
+        super().__init__()
+        self.register_buffer("index", index.detach().clone())
+
+    def forward(self, x):
+        return x.index_select(1, self.index)
+
+
+class LoweredConv(nn.Module):
+    """A convolution computed as Caffe does (im2col + GEMM) on the non-zero columns only.
+
+    ``weight`` is (groups, N/g, kept) with ``index`` (groups, kept) the rows of the unfolded
+    input (C/g*M*K per group) each group needs.
+    """
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        g = conv.groups
+        w = conv.weight.detach().reshape(g, conv.out_channels // g, -1)
+        keep = (w != 0).any(1)                               # (g, C/g*M*K)
+        n_keep = int(keep.sum(1).max())
+        index = torch.stack([torch.nonzero(k).flatten() for k in keep]) if keep.sum(1).unique().numel() == 1 \
+            else None
+        if index is None:  # unequal per group: pad with columns whose weights are zero
+            index = torch.stack([torch.cat([torch.nonzero(k).flatten(),
+                                            torch.nonzero(~k).flatten()])[:n_keep].sort().values for k in keep])
+        self.weight = nn.Parameter(torch.gather(w, 2, index[:, None, :].expand(g, w.shape[1], n_keep)))
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone())
+        cols = w.shape[2]
+        self.register_buffer("index", (index + torch.arange(g)[:, None] * cols).flatten())
+        self.groups, self.out_channels = g, conv.out_channels
+        self.kernel_size, self.stride, self.padding, self.dilation = (conv.kernel_size, conv.stride,
+                                                                      conv.padding, conv.dilation)
+
+    def forward(self, x):
+        b, _, h, w = x.shape
+        cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)  # (B, C*M*K, L)
+        cols = cols.index_select(1, self.index).view(b, self.groups, -1, cols.shape[-1])
+        out = torch.matmul(self.weight.unsqueeze(0), cols).reshape(b, self.out_channels, -1)
+        if self.bias is not None:
+            out = out + self.bias.view(1, -1, 1)
+        ho = (h + 2 * self.padding[0] - self.dilation[0] * (self.kernel_size[0] - 1) - 1) // self.stride[0] + 1
+        return out.view(b, self.out_channels, ho, -1)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _set(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, attr, new)
+
+
+def _bn_constant(bn: nn.modules.batchnorm._BatchNorm) -> torch.Tensor:
+    """What ``bn`` outputs (eval mode) for an all-zero input channel."""
+    scale = (bn.weight if bn.affine else 1.0) / torch.sqrt(bn.running_var + bn.eps)
+    return (bn.bias if bn.affine else 0.0) - bn.running_mean * scale
+
+
+def _zero_rows(m: nn.Module) -> torch.Tensor:
+    """Per output channel: all weights (and the bias) are zero."""
+    dead = m.weight.detach().reshape(m.weight.shape[0], -1).eq(0).all(1)
+    return dead & (m.bias.detach() == 0) if m.bias is not None else dead
+
+
+def _zero_cols(m: nn.Module) -> torch.Tensor:
+    """Per input channel / feature: all weights reading it are zero (ungrouped layers)."""
+    w = m.weight.detach()
+    return w.transpose(0, 1).reshape(w.shape[1], -1).eq(0).all(1)
+
+
+# ---------------------------------------------------------------------------- depth
+@torch.no_grad()
+def remove_dead_blocks(model: nn.Module) -> list[str]:
+    """Replace residual blocks whose last conv is all zero by :class:`ShortcutBlock` (in place).
+    Works on blocks with ``conv2``/``bn2`` and a ``shortcut`` or ``downsample`` (None: identity),
+    like sslkit's and torchvision's BasicBlock. Returns the replaced blocks' names."""
+    replaced = []
+    for name, block in list(model.named_modules()):
+        if not (hasattr(block, "conv2") and hasattr(block, "bn2") and not hasattr(block, "conv3")):
+            continue
+        if not (hasattr(block, "shortcut") or hasattr(block, "downsample")):
+            continue
+        if block.conv2.weight.detach().any():
+            continue
+        shortcut = getattr(block, "shortcut", None) or getattr(block, "downsample", None) or nn.Identity()
+        _set(model, name, ShortcutBlock(shortcut, _bn_constant(block.bn2)))
+        replaced.append(name)
+    return replaced
+
+
+# ---------------------------------------------------------------------------- channels
+def _graph(model: nn.Module, example: torch.Tensor):
+    import torch_pruning as tp
+
+    with torch.enable_grad():  # the graph is traced through autograd
+        return tp.DependencyGraph().build_dependency(model, example_inputs=example)
+
+
+def _mixes_channels_downstream(dg, module: nn.Module) -> bool:
+    """True when a cross-channel LRN lies between ``module`` and the next prunable layers."""
+    stack, seen = [dg.module2node[module]], set()
+    while stack:
+        node = stack.pop()
+        for out in node.outputs:
+            if out in seen:
+                continue
+            seen.add(out)
+            if isinstance(out.module, nn.LocalResponseNorm):
+                return True
+            if not isinstance(out.module, LAYER_TYPES):
+                stack.append(out)
+    return False
+
+
+def _dead_channels(dg, group) -> list[int]:
+    """Root indices of the channels in ``group`` that are dead (see the module docstring)."""
+    producers, consumers, bns = [], [], []
+    for item in group:
+        mod, handler = item.dep.target.module, item.dep.handler
+        if isinstance(mod, LAYER_TYPES):
+            if getattr(mod, "groups", 1) > 1:
+                return []                       # grouped conv: removal would unbalance groups
+            (producers if dg.is_out_channel_pruning_fn(handler) else consumers).append((mod, item))
+        elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            bns.append((mod, item))
+        elif isinstance(mod, nn.Module) and any(True for _ in mod.parameters(recurse=False)):
+            return []                           # an unknown layer with parameters: leave it
+    if not producers or not consumers:          # the network's input or output
+        return []
+    if any(_mixes_channels_downstream(dg, mod) for mod, _ in producers):
+        return []
+    roots = sorted({r for _, item in producers for r in item.root_idxs})
+    prod_dead = {r: True for r in roots}
+    cons_dead = {r: True for r in roots}
+    for mod, item in producers:
+        rows = _zero_rows(mod)
+        for i, r in zip(item.idxs, item.root_idxs):
+            prod_dead[r] &= bool(rows[i])
+    for bn, item in bns:
+        const = _bn_constant(bn)
+        for i, r in zip(item.idxs, item.root_idxs):
+            prod_dead[r] &= bool(const[i] == 0)
+    for mod, item in consumers:
+        cols = _zero_cols(mod)
+        for i, r in zip(item.idxs, item.root_idxs):
+            cons_dead[r] &= bool(cols[i])
+    return [r for r in roots if prod_dead[r] or cons_dead[r]]
+
+
+@torch.no_grad()
+def remove_dead_channels(model: nn.Module, example: torch.Tensor) -> int:
+    """Remove dead channels from every producer and consumer (in place). Returns how many."""
+    import torch_pruning as tp
+
+    removed, changed = 0, True
+    while changed:
+        changed = False
+        dg = _graph(model, example)
+        for m in [m for m in model.modules() if isinstance(m, LAYER_TYPES)]:
+            fn = tp.prune_conv_out_channels if isinstance(m, nn.Conv2d) else tp.prune_linear_out_channels
+            n = m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
+            dead = _dead_channels(dg, dg.get_pruning_group(m, fn, list(range(n))))
+            if dead and len(dead) < n:
+                dg.get_pruning_group(m, fn, dead).prune()
+                removed += len(dead)
+                changed = True
+                break                            # rebuild the graph after each change
+    return removed
+
+
+@torch.no_grad()
+def lower_sparse_columns(model: nn.Module) -> list[str]:
+    """Layers whose lowered weight still has all-zero columns compute on the non-zero ones only
+    (in place): a conv becomes a :class:`LoweredConv`; a linear layer reads its live inputs
+    through a :class:`Select` (for an MLP's first layer: the pixels that kept a connection).
+    Returns the changed layers' names."""
+    changed = []
+    for name, m in list(model.named_modules()):
+        if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros":
+            w = m.weight.detach().reshape(m.groups, m.out_channels // m.groups, -1)
+            if not (w != 0).any(1).all():
+                _set(model, name, LoweredConv(m))
+                changed.append(name)
+        elif isinstance(m, nn.Linear):
+            live = torch.nonzero(~_zero_cols(m)).flatten()
+            if 0 < len(live) < m.in_features:
+                new = nn.Linear(len(live), m.out_features, bias=m.bias is not None,
+                                device=m.weight.device, dtype=m.weight.dtype)
+                new.weight.copy_(m.weight[:, live])
+                if m.bias is not None:
+                    new.bias.copy_(m.bias)
+                _set(model, name, nn.Sequential(Select(live), new))
+                changed.append(name)
+    return changed
+
+
+# ---------------------------------------------------------------------------- all together
+@torch.no_grad()
+def compact(model: nn.Module, input_shape: tuple[int, ...], *, depth: bool = True, channels: bool = True,
+            columns: bool = True) -> nn.Module:
+    """A compacted copy of ``model`` (in eval mode): dead residual blocks, dead channels and
+    neurons removed, and remaining zero columns (shape fibers, inputs) skipped.
+
+    Args:
+        model: the sparse network (not changed).
+        input_shape: one sample's shape (C, H, W) or (features,).
+        depth, channels, columns: which removals to make.
+    Returns:
+        The smaller network; in eval mode its outputs equal ``model``'s (up to float rounding).
+    """
+    model = copy.deepcopy(model).eval()
+    p = next(model.parameters())
+    example = torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype)
+    if depth:
+        remove_dead_blocks(model)
+    if channels:
+        remove_dead_channels(model, example)
+    if columns:
+        lower_sparse_columns(model)
+    return model
+
+
+@torch.no_grad()
+def propagate_zeros(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
+    """Zero, in place, every weight that :func:`compact` would remove anyway: the consumers'
+    columns of dead channels and the producers' rows (bias included) of unused ones. The
+    network computes the same function; its sparsity report then predicts the compacted size."""
+    import torch_pruning as tp
+
+    p = next(model.parameters())
+    was = model.training
+    model.eval()
+    dg = _graph(model, torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype))
+    for m in [m for m in model.modules() if isinstance(m, LAYER_TYPES)]:
+        fn = tp.prune_conv_out_channels if isinstance(m, nn.Conv2d) else tp.prune_linear_out_channels
+        n = m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
+        group = dg.get_pruning_group(m, fn, list(range(n)))
+        dead = set(_dead_channels(dg, group))
+        if not dead:
+            continue
+        for item in group:
+            mod = item.dep.target.module
+            idx = [i for i, r in zip(item.idxs, item.root_idxs) if r in dead]
+            if isinstance(mod, LAYER_TYPES):
+                if dg.is_out_channel_pruning_fn(item.dep.handler):
+                    mod.weight[idx] = 0
+                    if mod.bias is not None:
+                        mod.bias[idx] = 0
+                else:
+                    mod.weight[:, idx] = 0
+            elif isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.affine:
+                mod.weight[idx] = 0
+                mod.bias[idx] = 0
+    model.train(was)
+    return model

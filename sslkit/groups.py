@@ -1,0 +1,86 @@
+"""How a weight splits into the groups of Structured Sparsity Learning.
+
+A conv weight N x C/g x M x K with g groups is viewed as (g, N/g, C/g, M, K): one lowered
+GEMM matrix (N/g rows, C/g*M*K columns) per group. A linear weight (out, in) is (1, out, in, 1, 1).
+
+    structure   group                                   lowered GEMM        group count
+    filter      W[n, :, :, :]                           a row               N
+    channel     W[:, c, :, :] (within c's conv group)   M*K columns         C
+    shape       W[:, c, m, k] (within a conv group)     a column            g*C/g*M*K
+    kernel2d    W[n, c, :, :]                           M*K cells of a row  N*C/g
+    depth       the whole W                             everything          1
+
+For a linear layer ``filter`` is a neuron's input connections (a row) and ``channel`` an input
+neuron's output connections (a column); ``neuron_in`` and ``neuron_out`` are their aliases.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+STRUCTURES = ("filter", "channel", "shape", "kernel2d", "depth")
+ALIASES = {"neuron_in": "filter", "neuron_out": "channel", "row": "filter", "column": "shape"}
+# Dimensions of the (g, N/g, C/g, M, K) view that one group spans.
+_REDUCE = {"filter": (2, 3, 4), "channel": (1, 3, 4), "shape": (1,), "kernel2d": (3, 4),
+           "depth": (0, 1, 2, 3, 4)}
+
+
+def canonical(structure: str) -> str:
+    """The structure's canonical name (resolving aliases); ValueError for unknown names."""
+    name = ALIASES.get(structure, structure)
+    if name not in STRUCTURES:
+        raise ValueError(f"unknown structure {structure!r}; choose from {STRUCTURES + tuple(ALIASES)}")
+    return name
+
+
+def view5(weight: torch.Tensor, groups: int = 1) -> torch.Tensor:
+    """``weight`` (conv 4-D or linear 2-D) as the (g, N/g, C/g, M, K) view (no copy)."""
+    if weight.dim() == 2:
+        return weight.view(1, weight.shape[0], weight.shape[1], 1, 1)
+    if weight.dim() != 4:
+        raise ValueError(f"expected a conv (4-D) or linear (2-D) weight, got shape {tuple(weight.shape)}")
+    n, c, m, k = weight.shape
+    if n % groups:
+        raise ValueError(f"{n} filters do not split into {groups} groups")
+    return weight.view(groups, n // groups, c, m, k)
+
+
+def module_groups(module: nn.Module) -> int:
+    return getattr(module, "groups", 1)
+
+
+def group_norms(weight: torch.Tensor, structure: str, groups: int = 1, keepdim: bool = False) -> torch.Tensor:
+    """The L2 norm of every group of ``structure`` in ``weight``.
+
+    Returns:
+        With ``keepdim``, a tensor broadcastable against :func:`view5`; otherwise the norms laid
+        out as the structure indexes them: (N,) filters, (C,) input channels, (g*C/g*M*K,) shape
+        fibers, (N, C/g) 2-D kernels, or a scalar for depth.
+    """
+    s = canonical(structure)
+    norms = torch.linalg.vector_norm(view5(weight, groups), dim=_REDUCE[s], keepdim=True)
+    if keepdim:
+        return norms
+    if s == "kernel2d":
+        return norms.reshape(weight.shape[0], -1)
+    return norms.reshape(-1) if s != "depth" else norms.reshape(())
+
+
+def group_size(weight: torch.Tensor, structure: str, groups: int = 1) -> int:
+    """Number of weights in one group of ``structure``."""
+    shape = view5(weight, groups).shape
+    size = 1
+    for d in _REDUCE[canonical(structure)]:
+        size *= shape[d]
+    return size
+
+
+def zero_groups(weight: torch.Tensor, structure: str, groups: int = 1) -> torch.Tensor:
+    """Boolean tensor (laid out as :func:`group_norms`): True where a group is entirely zero."""
+    return group_norms(weight.detach(), structure, groups) == 0
+
+
+def expand(mask_or_scale: torch.Tensor, weight: torch.Tensor, structure: str, groups: int = 1) -> torch.Tensor:
+    """A per-group tensor (laid out as :func:`group_norms`) broadcast to ``weight``'s shape."""
+    keep = group_norms(weight.detach(), structure, groups, keepdim=True)
+    return mask_or_scale.reshape(keep.shape).expand(view5(weight, groups).shape).reshape(weight.shape)

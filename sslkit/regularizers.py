@@ -1,0 +1,196 @@
+"""Group Lasso (SSL) and the non-structured L1 regularizer, as the authors' Caffe code applies them.
+
+The default ``subgradient`` update adds lambda * w / ||w_g|| to each weight's gradient (0 where
+the group is zero) before the SGD step, and after the step sets every weight with
+``|w| < threshold`` (1e-4) to exactly zero. The ``proximal`` option instead shrinks each group
+after the step: w_g <- max(0, 1 - lr*lambda/||w_g||) * w_g (group soft-thresholding).
+
+    reg = GroupLasso.from_spec(model, {"conv1": {"filter": 5e-3, "channel": 5e-3}, "conv2": {...}})
+    train(model, data, schedule, hooks=reg.hooks())
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from . import groups as G
+from .train import Hooks
+
+LAYER_TYPES = (nn.Conv2d, nn.Linear)
+
+
+@dataclass
+class Term:
+    """lambda * sum_g c_g ||w_g|| over the ``structure`` groups of one layer's weight.
+
+    Attributes:
+        name: the layer's qualified name.
+        module: the conv or linear layer.
+        structure: see :mod:`sslkit.groups`.
+        strength: lambda.
+        weighted: multiply each group's norm by sqrt(group size) (c_g); else c_g = 1.
+    """
+
+    name: str
+    module: nn.Module
+    structure: str
+    strength: float
+    weighted: bool = False
+
+    @property
+    def coef(self) -> float:
+        w = self.module.weight
+        return self.strength * (math.sqrt(G.group_size(w, self.structure, G.module_groups(self.module)))
+                                if self.weighted else 1.0)
+
+
+def _layers(model: nn.Module, names=None) -> dict[str, nn.Module]:
+    found = {n: m for n, m in model.named_modules() if isinstance(m, LAYER_TYPES)}
+    if names is None:
+        return found
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ValueError(f"no conv/linear layer named {missing}; layers are {list(found)}")
+    return {n: found[n] for n in names}
+
+
+def _check_strength(value, where: str) -> float:
+    if not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
+        raise ValueError(f"strength for {where} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+class GroupLasso:
+    """A sum of group-Lasso :class:`Term` s over a model's layers.
+
+    Args:
+        terms: the terms.
+        threshold: after each step, weights with ``|w| < threshold`` become exactly 0 (None: off).
+        mode: ``"subgradient"`` (the authors') or ``"proximal"``.
+    """
+
+    def __init__(self, terms: list[Term], *, threshold: float | None = 1e-4, mode: str = "subgradient"):
+        if mode not in ("subgradient", "proximal"):
+            raise ValueError(f"mode must be 'subgradient' or 'proximal', got {mode!r}")
+        self.terms = [t for t in terms if t.strength > 0]
+        self.threshold, self.mode = threshold, mode
+        for t in self.terms:
+            G.canonical(t.structure)
+
+    @classmethod
+    def from_spec(cls, model: nn.Module, spec: dict, *, layers: list[str] | None = None,
+                  weighted: bool = False, **kwargs) -> "GroupLasso":
+        """Terms from a spec: either ``{structure: strength}`` for every conv/linear layer in
+        ``layers`` (default: all conv layers), or ``{layer: {structure: strength}}`` per layer.
+        Other keyword arguments go to the constructor."""
+        terms = []
+        if spec and all(isinstance(v, dict) for v in spec.values()):
+            for name, module in _layers(model, list(spec)).items():
+                for structure, lam in spec[name].items():
+                    terms.append(Term(name, module, G.canonical(structure), _check_strength(lam, f"{name}.{structure}"), weighted))
+        else:
+            chosen = _layers(model, layers)
+            if layers is None:
+                chosen = {n: m for n, m in chosen.items() if isinstance(m, nn.Conv2d)}
+            for structure, lam in spec.items():
+                lam = _check_strength(lam, structure)
+                terms += [Term(n, m, G.canonical(structure), lam, weighted) for n, m in chosen.items()]
+        return cls(terms, **kwargs)
+
+    def penalty(self) -> torch.Tensor:
+        """R = sum over terms of lambda * sum_g c_g ||w_g|| (differentiable)."""
+        total = torch.zeros((), device=self.terms[0].module.weight.device) if self.terms else torch.zeros(())
+        for t in self.terms:
+            w = t.module.weight
+            total = total + t.coef * G.group_norms(w, t.structure, G.module_groups(t.module)).sum()
+        return total
+
+    @torch.no_grad()
+    def subgradient(self, term: Term) -> torch.Tensor:
+        """d R_term / d w = lambda * c_g * w / ||w_g||, and 0 on all-zero groups."""
+        w = term.module.weight
+        norms = G.group_norms(w, term.structure, G.module_groups(term.module), keepdim=True)
+        scale = torch.where(norms > 0, term.coef / norms, torch.zeros_like(norms))
+        return (G.view5(w, G.module_groups(term.module)) * scale).reshape(w.shape)
+
+    @torch.no_grad()
+    def add_subgradient(self, model: nn.Module | None = None) -> None:
+        """Add every term's subgradient to its weight's ``.grad`` (the after-backward hook)."""
+        for t in self.terms:
+            w = t.module.weight
+            g = self.subgradient(t)
+            if w.grad is None:
+                w.grad = g
+            else:
+                w.grad.add_(g)
+
+    @torch.no_grad()
+    def prox(self, lr: float) -> None:
+        """Group soft-thresholding with step ``lr`` (the proximal variant's post-step)."""
+        for t in self.terms:
+            w, g = t.module.weight, G.module_groups(t.module)
+            norms = G.group_norms(w, t.structure, g, keepdim=True)
+            shrink = torch.clamp(1 - lr * t.coef / norms.clamp_min(1e-30), min=0)
+            G.view5(w, g).mul_(shrink)
+
+    @torch.no_grad()
+    def zero_small(self) -> None:
+        """Set weights with ``|w| < threshold`` to exactly 0 (only the regularized layers)."""
+        if self.threshold is None:
+            return
+        for w in {id(t.module.weight): t.module.weight for t in self.terms}.values():
+            w.masked_fill_(w.abs() < self.threshold, 0.0)
+
+    def post_step(self, model: nn.Module, optimizer: torch.optim.Optimizer, it: int) -> None:
+        if self.mode == "proximal":
+            self.prox(optimizer.param_groups[0]["lr"])
+        self.zero_small()
+
+    def hooks(self) -> Hooks:
+        """The trainer hooks that apply this regularizer."""
+        return Hooks(after_backward=self.add_subgradient if self.mode == "subgradient" else None,
+                     post_step=self.post_step)
+
+
+class L1:
+    """Non-structured L1: lambda * sum |w| over the chosen layers' weights (the paper's
+    comparison), with the same post-step zeroing below ``threshold``.
+
+    Args:
+        model: the network.
+        strength: lambda, or ``{layer: lambda}``.
+        layers: layers to regularize when ``strength`` is a number (default: all conv layers).
+        threshold: post-step zeroing threshold (None: off).
+    """
+
+    def __init__(self, model: nn.Module, strength: float | dict, *, layers: list[str] | None = None,
+                 threshold: float | None = 1e-4):
+        if isinstance(strength, dict):
+            self.layers = {n: (m, _check_strength(strength[n], n)) for n, m in _layers(model, list(strength)).items()}
+        else:
+            lam = _check_strength(strength, "L1")
+            chosen = _layers(model, layers)
+            if layers is None:
+                chosen = {n: m for n, m in chosen.items() if isinstance(m, nn.Conv2d)}
+            self.layers = {n: (m, lam) for n, m in chosen.items()}
+        self.threshold = threshold
+
+    def penalty(self) -> torch.Tensor:
+        return sum(lam * m.weight.abs().sum() for m, lam in self.layers.values())
+
+    @torch.no_grad()
+    def add_subgradient(self, model: nn.Module | None = None) -> None:
+        for m, lam in self.layers.values():
+            m.weight.grad.add_(torch.sign(m.weight), alpha=lam)
+
+    @torch.no_grad()
+    def post_step(self, model, optimizer, it) -> None:
+        if self.threshold is not None:
+            for m, _ in self.layers.values():
+                m.weight.masked_fill_(m.weight.abs() < self.threshold, 0.0)
+
+    def hooks(self) -> Hooks:
+        return Hooks(after_backward=self.add_subgradient, post_step=self.post_step)

@@ -1,0 +1,195 @@
+"""Compaction: for every structure, on the paper's networks and on torchvision CNNs, the
+compacted model computes what the masked model computes, with the parameter and FLOP counts
+the sparsity report predicted. FLOP accounting agrees with torch.utils.flop_counter."""
+import pytest
+import torch
+import torch.nn as nn
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode
+
+from sslkit import flops, models
+from sslkit import groups as G
+from sslkit.compact import LoweredConv, ShortcutBlock, compact, propagate_zeros
+from sslkit.report import sparsity_report
+
+NETS = {  # name: (constructor, input shape)
+    "lenet": (lambda: models.build("lenet"), (1, 28, 28)),
+    "mlp": (lambda: models.build("mlp"), (1, 28, 28)),
+    "convnet": (lambda: models.build("convnet"), (3, 32, 32)),
+    "resnet20": (lambda: models.build("resnet20"), (3, 32, 32)),
+    "caffenet": (lambda: models.build("caffenet", num_classes=10), (3, 227, 227)),
+    "tv_resnet18": (lambda: torchvision.models.resnet18(num_classes=10), (3, 64, 64)),
+    "tv_vgg11": (lambda: torchvision.models.vgg11(num_classes=10), (3, 32, 32)),
+}
+LAYER = (nn.Conv2d, nn.Linear)
+
+
+def _prepare(name, seed=0):
+    torch.manual_seed(seed)
+    make, shape = NETS[name]
+    net = make().eval()
+    for m in net.modules():  # non-trivial BN statistics and biases
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.2, 0.2)
+        elif isinstance(m, LAYER) and m.bias is not None:
+            nn.init.uniform_(m.bias, -0.1, 0.1)
+    return net, shape
+
+
+@torch.no_grad()
+def _mask(net, structure, frac=0.4, seed=1):
+    """Zero a random ``frac`` of the groups of ``structure`` in every conv/linear layer except
+    the classifier's rows. A zeroed filter takes its bias and its BN's affine parameters along
+    (its channel then outputs exactly zero)."""
+    g = torch.Generator().manual_seed(seed)
+    layers = [m for m in net.modules() if isinstance(m, LAYER)]
+    last = layers[-1]
+    bn_after = {}
+    prev = None
+    for m in net.modules():  # conv immediately followed by a BN (in registration order)
+        if isinstance(m, nn.BatchNorm2d) and isinstance(prev, nn.Conv2d):
+            bn_after[prev] = m
+        if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d)):
+            prev = m
+    for m in layers:
+        if structure in ("filter",) and m is last:
+            continue
+        gr = G.module_groups(m)
+        norms = G.group_norms(m.weight, structure, gr)
+        kill = torch.rand(norms.shape, generator=g) < frac
+        m.weight.mul_(G.expand((~kill).float(), m.weight, structure, gr))
+        if structure == "filter":
+            if m.bias is not None:
+                m.bias[kill] = 0
+            if m in bn_after:
+                bn_after[m].weight[kill] = 0
+                bn_after[m].bias[kill] = 0
+    return net
+
+
+def _weights(model):
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (*LAYER, LoweredConv)))
+
+
+def _check(name, structure):
+    net, shape = _prepare(name)
+    _mask(net, structure)
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = net(x)
+    propagate_zeros(net, shape)
+    report = sparsity_report(net, shape)
+    small = compact(net, shape)
+    with torch.no_grad():
+        got = small(x)
+        assert torch.allclose(net(x), expected, atol=1e-5)  # propagation changes nothing
+    assert (got - expected).abs().max().item() <= 1e-5
+    return net, small, report
+
+
+@pytest.mark.parametrize("name", ["lenet", "mlp", "convnet", "tv_vgg11"])
+@pytest.mark.parametrize("structure", ["filter", "channel", "shape"])
+def test_compaction_chains(name, structure):
+    _, small, report = _check(name, structure)
+    assert _weights(small) == report["weights left"].sum()
+    if name != "mlp" or structure != "shape":
+        assert flops.total_flops(small, NETS[name][1]) <= report["FLOP"].sum()
+
+
+@pytest.mark.parametrize("structure", ["filter", "channel", "shape"])
+def test_compaction_matches_report_flops_on_chains(structure):
+    _, small, report = _check("lenet", structure)
+    got = sum(l.flops for l in _lowered_layers(small, NETS["lenet"][1]))
+    assert got == report["FLOP left"].sum()
+
+
+def _lowered_layers(model, shape):
+    """FLOPs of a compacted model, LoweredConv included (2 * weights * positions)."""
+    out = []
+    for layer in flops.layers(model, shape):
+        out.append(layer)
+    found = []
+
+    def hook(mod, _i, o):
+        found.append(flops.Layer("", mod, mod.groups, mod.weight.shape[1], mod.weight.shape[2],
+                                 o.shape[-2] * o.shape[-1]))
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, LoweredConv)]
+    with torch.no_grad():
+        model(torch.zeros(1, *shape))
+    for h in hs:
+        h.remove()
+    return out + found
+
+
+@pytest.mark.parametrize("name", ["resnet20", "tv_resnet18"])
+@pytest.mark.parametrize("structure", ["filter", "channel", "shape"])
+def test_compaction_residual_networks(name, structure):
+    _check(name, structure)
+
+
+@pytest.mark.parametrize("structure", ["shape", "filter"])
+def test_compaction_caffenet(structure):
+    # grouped convs and cross-channel LRN: channels there are kept (not exact to remove);
+    # shape fibers and the fully connected neurons compact.
+    _check("caffenet", structure)
+
+
+@pytest.mark.parametrize("name", ["resnet20", "tv_resnet18"])
+def test_depth_removal(name):
+    net, shape = _prepare(name)
+    blocks = [m for m in net.modules() if hasattr(m, "conv2") and hasattr(m, "bn2")]
+    with torch.no_grad():
+        for b in blocks[1::2]:           # depth-wise SSL zeroes both convs of a block
+            b.conv1.weight.zero_()
+            b.conv2.weight.zero_()
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        expected = net(x)
+        small = compact(net, shape)
+        got = small(x)
+    assert sum(isinstance(m, ShortcutBlock) for m in small.modules()) == len(blocks[1::2])
+    assert (got - expected).abs().max().item() <= 1e-5
+    convs = lambda m: sum(1 for c in m.modules() if isinstance(c, nn.Conv2d))  # noqa: E731
+    assert convs(small) == convs(net) - 2 * len(blocks[1::2])
+
+
+def test_mlp_dead_pixels_are_removed():
+    net, shape = _prepare("mlp")
+    with torch.no_grad():
+        img = net.fc1.weight.view(500, 28, 28)
+        img[:, :3, :] = 0   # border pixels lose every connection
+        img[:, :, :3] = 0
+        net.fc2.weight[:, ::3] = 0  # hidden neurons with no outputs
+    propagate_zeros(net, shape)
+    small = compact(net, shape)
+    first = [m for m in small.modules() if isinstance(m, nn.Linear)][0]
+    assert first.in_features == 784 - (3 * 28 + 3 * 25)
+    assert first.out_features == 500 - len(range(0, 500, 3))
+    x = torch.rand(3, *shape)
+    with torch.no_grad():
+        assert (small(x) - net(x)).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["lenet", "mlp", "convnet", "resnet20", "caffenet", "tv_resnet18"])
+def test_dense_flops_agree_with_torch_flop_counter(name):
+    net, shape = _prepare(name)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        net(torch.zeros(1, *shape))
+    assert flops.total_flops(net, shape) == counter.get_total_flops()
+
+
+def test_lowered_conv_matches_conv():
+    torch.manual_seed(0)
+    for groups in (1, 2):
+        conv = nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=groups)
+        with torch.no_grad():
+            conv.weight[:, 1, 0, :] = 0
+            conv.weight[:, 0, 2, 2] = 0
+        x = torch.randn(2, 4, 9, 9)
+        low = LoweredConv(conv)
+        assert torch.allclose(low(x), conv(x), atol=1e-5)
+        assert low.weight.numel() < conv.weight.numel()
