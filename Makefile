@@ -47,6 +47,10 @@ smoke: ## reproduce with the smoke profile (seconds per notebook; numbers are me
 test: $(STAMP) ## run the test suite (unit tests + every notebook on the smoke profile)
 	$(PY) -m pytest -q
 
+bench: $(STAMP) ## benchmarks: Table 4 layer timings (thread sweep) and SSL step overhead -> build/bench/
+	$(PY) -m sslkit.bench layers --rows 1 2 4 5 --threads 1 2 --out build/bench/layers.csv
+	$(PY) -m sslkit.bench step --models lenet resnet20 --out build/bench/step.csv
+
 lab: $(STAMP) ## open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks
 

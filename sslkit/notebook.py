@@ -24,12 +24,17 @@ def parameters(namespace: dict) -> dict:
             and not isinstance(v, (types.ModuleType, types.FunctionType, type))}
 
 
-def run(experiment: str, namespace: dict, *, show: bool = True) -> ExperimentResult:
-    """Run ``experiment`` with the notebook's parameters; display the provenance, the tables
+def run(experiment: str, namespace: dict, *, show: bool = True, **fixed) -> ExperimentResult:
+    """Run ``experiment`` with the notebook's parameters (and ``fixed`` arguments the notebook
+    does not expose, e.g. which paper table it reproduces); display the provenance, the tables
     (paper beside ours) and the figures; write them to ``figures/`` (smoke: ``build/``)."""
     exp = experiments.get(experiment)
     kwargs = params.check(exp.run, parameters(namespace))
-    result = exp.run(**kwargs)
+    clash = sorted(set(kwargs) & set(fixed))
+    if clash:
+        raise ValueError(f"parameter(s) {clash} are fixed by this notebook ({fixed}); use another notebook "
+                         "or call sslkit.experiments directly")
+    result = exp.run(**kwargs, **fixed)
     figures = exp.plot(result) if hasattr(exp, "plot") else {}
     folder = publish(result, figures)
     if show:

@@ -57,6 +57,14 @@ def _layers(model: nn.Module, names=None) -> dict[str, nn.Module]:
     return {n: found[n] for n in names}
 
 
+def _default_layers(model: nn.Module, layers=None) -> dict[str, nn.Module]:
+    """``layers`` by name; by default the conv layers, or the linear ones in a network without convs."""
+    chosen = _layers(model, layers)
+    if layers is None and any(isinstance(m, nn.Conv2d) for m in chosen.values()):
+        chosen = {n: m for n, m in chosen.items() if isinstance(m, nn.Conv2d)}
+    return chosen
+
+
 def _check_strength(value, where: str) -> float:
     if not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
         raise ValueError(f"strength for {where} must be a finite number >= 0, got {value!r}")
@@ -84,7 +92,7 @@ class GroupLasso:
     def from_spec(cls, model: nn.Module, spec: dict, *, layers: list[str] | None = None,
                   weighted: bool = False, **kwargs) -> "GroupLasso":
         """Terms from a spec: either ``{structure: strength}`` for every conv/linear layer in
-        ``layers`` (default: all conv layers), or ``{layer: {structure: strength}}`` per layer.
+        ``layers`` (default: all conv layers; all linear layers if there are none), or ``{layer: {structure: strength}}`` per layer.
         Other keyword arguments go to the constructor."""
         terms = []
         if spec and all(isinstance(v, dict) for v in spec.values()):
@@ -92,9 +100,7 @@ class GroupLasso:
                 for structure, lam in spec[name].items():
                     terms.append(Term(name, module, G.canonical(structure), _check_strength(lam, f"{name}.{structure}"), weighted))
         else:
-            chosen = _layers(model, layers)
-            if layers is None:
-                chosen = {n: m for n, m in chosen.items() if isinstance(m, nn.Conv2d)}
+            chosen = _default_layers(model, layers)
             for structure, lam in spec.items():
                 lam = _check_strength(lam, structure)
                 terms += [Term(n, m, G.canonical(structure), lam, weighted) for n, m in chosen.items()]
@@ -162,7 +168,8 @@ class L1:
     Args:
         model: the network.
         strength: lambda, or ``{layer: lambda}``.
-        layers: layers to regularize when ``strength`` is a number (default: all conv layers).
+        layers: layers to regularize when ``strength`` is a number (default: all conv layers; all
+            linear layers if there are none).
         threshold: post-step zeroing threshold (None: off).
     """
 
@@ -172,9 +179,7 @@ class L1:
             self.layers = {n: (m, _check_strength(strength[n], n)) for n, m in _layers(model, list(strength)).items()}
         else:
             lam = _check_strength(strength, "L1")
-            chosen = _layers(model, layers)
-            if layers is None:
-                chosen = {n: m for n, m in chosen.items() if isinstance(m, nn.Conv2d)}
+            chosen = _default_layers(model, layers)
             self.layers = {n: (m, lam) for n, m in chosen.items()}
         self.threshold = threshold
 

@@ -17,11 +17,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 @dataclass
 class ExperimentResult:
-    """Tables (pandas DataFrames, by name) and the provenance of the run that made them."""
+    """Tables (pandas DataFrames, by name), the provenance of the run that made them, and
+    objects for plotting or further use (e.g. trained models; not published)."""
 
     name: str
     tables: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    objects: dict = field(default_factory=dict)
 
 
 def device_name(device: str | torch.device) -> str:

@@ -4,6 +4,8 @@ from importlib import import_module
 
 EXPERIMENTS = {
     "baseline": "sslkit.experiments.baseline",
+    "ssl": "sslkit.experiments.ssl",
+    "speed": "sslkit.experiments.speed",
 }
 
 

@@ -28,12 +28,33 @@ DATASET = {"lenet": "mnist", "mlp": "mnist", "convnet": "cifar10", "resnet20": "
 PROFILE_KEY = {"lenet": "lenet", "mlp": "mlp", "convnet": "convnet", "resnet20": "resnet", "resnet32": "resnet"}
 
 
-def schedule(model: str, iters: int, **changes) -> Schedule:
-    """The authors' solver for ``model`` run for ``iters`` iterations, with ``changes``.
-    Multistep schedules put their steps at 1/2 and 3/4 of the run, as He et al. (32k, 48k of 64k)."""
-    recipe = {**RECIPES[model], **changes}
-    if recipe["policy"] == "multistep" and "stepvalues" not in changes:
-        recipe["stepvalues"] = (iters // 2, iters * 3 // 4)
+# SSL and fine-tuning solvers (code): SSL lr = 0.1x the baseline's for the CIFAR nets, weight
+# decay off while the group Lasso acts; fine-tuning with the baseline's weight decay.
+SSL_RECIPES: dict[str, dict] = {
+    "lenet": dict(lr=0.01, policy="multistep", gamma=0.1, steps_at=(0.6, 0.8), momentum=0.9, weight_decay=0.0, batch_size=64),
+    "mlp": dict(lr=0.01, policy="multistep", gamma=0.1, steps_at=(0.6, 0.8), momentum=0.9, weight_decay=0.0, batch_size=64),
+    "convnet": dict(lr=1e-3, policy="fixed", momentum=0.9, weight_decay=0.0, batch_size=100),
+    "resnet20": dict(lr=0.01, policy="multistep", gamma=0.1, momentum=0.9, weight_decay=1e-4, batch_size=128),
+    "resnet32": dict(lr=0.01, policy="multistep", gamma=0.1, momentum=0.9, weight_decay=1e-4, batch_size=128),
+}
+FINETUNE_RECIPES: dict[str, dict] = {
+    "lenet": dict(lr=1e-3, policy="inv", gamma=1e-4, power=0.75, momentum=0.9, weight_decay=5e-4, batch_size=64),
+    "mlp": dict(lr=1e-3, policy="inv", gamma=1e-4, power=0.75, momentum=0.9, weight_decay=5e-4, batch_size=64),
+    "convnet": dict(lr=1e-4, policy="fixed", momentum=0.9, weight_decay=4e-3, batch_size=100),
+    "resnet20": dict(lr=0.01, policy="multistep", gamma=0.1, momentum=0.9, weight_decay=1e-4, batch_size=128),
+    "resnet32": dict(lr=0.01, policy="multistep", gamma=0.1, momentum=0.9, weight_decay=1e-4, batch_size=128),
+}
+
+
+def schedule(model: str, iters: int, stage: str = "baseline", **changes) -> Schedule:
+    """The authors' solver of ``stage`` (baseline, ssl, finetune) for ``model``, run for
+    ``iters`` iterations, with ``changes``. Multistep schedules put their steps at the
+    fractions ``steps_at`` of the run (default 1/2 and 3/4, as He et al.'s 32k, 48k of 64k)."""
+    recipes = {"baseline": RECIPES, "ssl": SSL_RECIPES, "finetune": FINETUNE_RECIPES}[stage]
+    recipe = {**recipes[model], **changes}
+    steps_at = recipe.pop("steps_at", (0.5, 0.75))
+    if recipe["policy"] == "multistep" and "stepvalues" not in recipe:
+        recipe["stepvalues"] = tuple(int(f * iters) for f in steps_at)
     return Schedule(iters=iters, **recipe)
 
 
@@ -63,6 +84,24 @@ def run_dir(experiment: str, params: dict) -> Path:
     """The cache folder of one parameter set of ``experiment`` (``$SSLKIT_CACHE/runs/...``)."""
     key = json.dumps(params, sort_keys=True, default=str)
     return CACHE_DIR / "runs" / experiment / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def baseline(model: str, sizes: dict, train_data: TensorData, test: TensorData, data_desc: str, *,
+             seed: int, force: bool = False, progress: bool = True) -> tuple[torch.nn.Module, Result]:
+    """The baseline network of ``model`` trained with the authors' recipe (cached, shared by
+    every experiment that starts from it)."""
+    from .. import models
+    from ..train import seed_everything
+
+    dev = train_data.x.device
+    folder = run_dir("baseline", dict(model=model, sizes={"baseline": sizes["baseline"], "train": sizes.get("train"),
+                                                           "test": sizes.get("test")},
+                                      seed=seed, data=data_desc, device=dev.type))
+    seed_everything(seed)
+    net = models.build(model).to(dev)
+    res = stage(folder, "baseline", net, train_data, test, schedule(model, sizes["baseline"]), seed=seed,
+                augment=augmentation(model), force=force, progress=progress)
+    return net, res
 
 
 def stage(folder: Path, name: str, model: torch.nn.Module, train_data: TensorData, test: TensorData,

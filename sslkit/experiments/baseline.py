@@ -5,9 +5,8 @@ import time
 
 import pandas as pd
 
-from .. import models, paper, profiles
+from .. import paper, profiles
 from ..results import ExperimentResult, provenance
-from ..train import seed_everything
 from . import _stages as S
 
 
@@ -35,12 +34,8 @@ def run(model: str = "lenet", *, profile: str = "quick", seed: int = 0, data_roo
     dev = S.resolve_device(device)
     sizes = profiles.sizes(profile, S.PROFILE_KEY[model], baseline=iters)
     train, test, data_desc = S.load(model, sizes, data_root, dev)
-    folder = S.run_dir("baseline", dict(model=model, sizes=sizes, seed=seed, data=data_desc, device=dev.type))
-    seed_everything(seed)
-    net = models.build(model).to(dev)
+    net, res = S.baseline(model, sizes, train, test, data_desc, seed=seed, force=force, progress=progress)
     sched = S.schedule(model, sizes["baseline"])
-    res = S.stage(folder, "baseline", net, train, test, sched, seed=seed, augment=S.augmentation(model),
-                  force=force, progress=progress)
     table = pd.DataFrame([{
         "network": model, "iterations": sched.iters, "batch": sched.batch_size, "lr policy": sched.policy,
         "paper error %": paper.baseline_error(model), "our error %": round(100 * res.test_error, 2),

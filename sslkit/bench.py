@@ -1,0 +1,117 @@
+"""Benchmarks (not tests): speed is measured here, never asserted in the test suite.
+
+    python -m sslkit.bench layers [--rows 1 2 4 5] [--threads 1 2] [--device cpu|cuda] [--out F.csv]
+    python -m sslkit.bench layers --model lenet --weights trained.pt     # a trained model's convs
+    python -m sslkit.bench step [--models lenet resnet20]                # SSL step vs plain step
+
+``layers`` prints, per layer, the time of each method, its speedup over dense, the ideal
+speedup (FLOP ratio) and the efficiency measured/ideal, and writes them as CSV.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import torch.utils.benchmark as benchmark
+
+from . import io, models, timing
+from .experiments import speed
+from .regularizers import GroupLasso
+from .results import device_name
+
+SHOW = ["row", "method", "layer", "threads", "element sparsity %", "ideal speedup", "speedup gemm: csr",
+        "speedup gemm: compact", "efficiency", "speedup layer: im2col+compact", "speedup layer: conv thinned",
+        "speedup gemm: 2:4", "time gemm: dense"]
+
+
+def layers_cmd(args) -> pd.DataFrame:
+    if args.model:
+        net = models.build(args.model)
+        if args.weights:
+            net.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=False).get("model"))
+        net = net.to(args.device)
+        specs, weights = timing.specs_from_model(net, models.INPUT_SHAPES[args.model])
+        rows = []
+        for t in args.threads:
+            for spec, w in zip(specs, weights):
+                line = timing.time_layer(spec, w, threads=t, min_run_time=args.min_run_time)
+                rows.append({"model": args.model, **line, **timing.speedups(line)})
+        return pd.DataFrame(rows)
+    return speed.measure(tuple(args.rows), threads=tuple(args.threads), device=args.device,
+                         min_run_time=args.min_run_time, seed=args.seed)
+
+
+def step_times(name: str, *, lam: float = 1e-3, batch: int | None = None, min_run_time: float = 2.0) -> dict:
+    """Median time of a plain training step and of an SSL step (filter + channel group Lasso
+    on every conv, plus the post-step zeroing) on ``name``, same batch, CPU or CUDA."""
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(0)
+    net = models.build(name).to(dev)
+    batch = batch or (64 if name in ("lenet", "mlp") else 128)
+    x = torch.randn(batch, *models.INPUT_SHAPES[name], device=dev)
+    y = torch.randint(0, 10, (batch,), device=dev)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
+    structures = {"filter": lam, "channel": lam} if name != "mlp" else {"neuron_in": lam, "neuron_out": lam}
+    reg = GroupLasso.from_spec(net, structures)
+
+    def plain():
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    def ssl():
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        reg.add_subgradient()
+        opt.step()
+        reg.zero_small()
+    out = {"model": name, "device": device_name(dev), "batch": batch}
+    for label, fn in (("plain", plain), ("ssl", ssl)):
+        fn()
+        t = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+        out[f"{label} step ms"] = 1000 * t.blocked_autorange(min_run_time=min_run_time).median
+    out["overhead %"] = 100 * (out["ssl step ms"] / out["plain step ms"] - 1)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sslkit.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    lay = sub.add_parser("layers", help="dense vs CSR vs compact GEMM per conv layer")
+    lay.add_argument("--rows", type=int, nargs="+", default=[1, 2, 4, 5], help="Table 4 rows (sparsity)")
+    lay.add_argument("--model", default=None, help="time a model's conv layers instead (e.g. lenet)")
+    lay.add_argument("--weights", default=None, help="with --model: a checkpoint/stage file with 'model' weights")
+    lay.add_argument("--threads", type=int, nargs="+", default=[1])
+    lay.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    lay.add_argument("--min-run-time", type=float, default=0.2)
+    lay.add_argument("--seed", type=int, default=0)
+    lay.add_argument("--out", default=None, help="CSV file to write")
+    st = sub.add_parser("step", help="time of an SSL training step vs a plain one")
+    st.add_argument("--models", nargs="+", default=["lenet", "resnet20"])
+    st.add_argument("--min-run-time", type=float, default=2.0)
+    st.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    print(f"device: {device_name(getattr(args, 'device', 'cpu'))}; torch {torch.__version__}; cores {os.cpu_count()}")
+    if args.cmd == "layers":
+        if max(args.threads) > (os.cpu_count() or 1):
+            print(f"note: more threads than the {os.cpu_count()} cores here", file=sys.stderr)
+        df = layers_cmd(args)
+        cols = [c for c in SHOW if c in df.columns] + (["model"] if "model" in df.columns else [])
+    else:
+        df = pd.DataFrame([step_times(m, min_run_time=args.min_run_time) for m in args.models])
+        cols = list(df.columns)
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 3):
+        print(df[cols].to_string(index=False))
+    if args.out:
+        io.write_csv(df, args.out)
+        print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

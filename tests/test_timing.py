@@ -1,0 +1,58 @@
+"""Each timed method computes the same product as the dense GEMM (speed is never asserted)."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sslkit import models, timing
+
+SPECS = [timing.ConvSpec("a", (6, 9, 9), 8, 3, stride=2, padding=1),
+         timing.ConvSpec("b", (6, 7, 7), 8, 3, padding=1, groups=2),
+         timing.ConvSpec("c", (3, 15, 15), 4, 5, stride=3)]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+@pytest.mark.parametrize("kind", ["element", "structured"])
+def test_methods_agree_with_dense(spec, kind):
+    w = timing.sparse_weight(spec, element=0.7, seed=1) if kind == "element" else \
+        timing.sparse_weight(spec, rows=0.25, cols=0.5, seed=1)
+    o = timing.operands(spec, w)
+    ref = F.conv2d(o["x"], w, stride=spec.stride, padding=spec.padding, groups=spec.groups).flatten(2)[0]
+    dense = torch.cat(timing.gemm_dense(o))
+    assert torch.allclose(dense, ref, atol=1e-4)
+    assert torch.allclose(torch.cat(timing.gemm_csr(o)), ref, atol=1e-4)
+    assert torch.allclose(timing.layer_im2col_dense(o).reshape(ref.shape), ref, atol=1e-4)
+    # compact GEMM: the non-zero rows of the output; removed rows are exactly zero in the dense one
+    rows = [torch.nonzero(wi.any(1)).flatten() for wi in o["w"]]
+    for g, (out, outl) in enumerate(zip(timing.gemm_compact(o), timing.layer_im2col_compact(o))):
+        full = ref.view(spec.groups, spec.rows, -1)[g]
+        assert torch.allclose(out, full[rows[g]], atol=1e-4) and torch.allclose(outl, out, atol=1e-5)
+        keep = torch.zeros(spec.rows, dtype=torch.bool)
+        keep[rows[g]] = True
+        assert torch.all(full[~keep] == 0)
+    assert torch.allclose(timing.layer_conv_dense(o).flatten(2)[0], ref, atol=1e-5)
+    if "thin_w" in o:
+        thin = timing.layer_conv_thin(o).flatten(2)[0]
+        assert torch.allclose(thin, ref[ref.abs().sum(1) > 0] if kind == "structured" else thin, atol=1e-4)
+
+
+def test_sparse_weight_exact_counts():
+    spec = timing.CAFFENET[2]  # conv3: 384 x 2304
+    w = timing.sparse_weight(spec, rows=0.406, cols=0.769).reshape(384, 2304)
+    assert int((~w.any(1)).sum()) == round(0.406 * 384)
+    assert int((~w.any(0)).sum()) == round(0.769 * 2304)
+    e = timing.sparse_weight(spec, element=0.972)
+    assert int((e == 0).sum()) == round(0.972 * e.numel())
+
+
+def test_time_layer_reports_ideal_speedup_and_runs():
+    spec = SPECS[0]
+    w = timing.sparse_weight(spec, rows=0.5, cols=0.5)
+    row = timing.time_layer(spec, w, min_run_time=0.001, methods=["gemm: dense", "gemm: compact"])
+    assert row["ideal speedup"] == pytest.approx(4.0)
+    assert row["time gemm: dense"] > 0 and "efficiency" in timing.speedups(row)
+
+
+def test_specs_from_a_model():
+    specs, weights = timing.specs_from_model(models.build("lenet"), (1, 28, 28))
+    assert [(s.name, s.rows, s.cols, s.positions) for s in specs] == [("conv1", 20, 25, 576), ("conv2", 50, 500, 64)]
+    assert weights[1].shape == (50, 20, 5, 5)
