@@ -135,7 +135,7 @@ def _decode_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
     from tqdm.auto import tqdm
 
     ds = ImageFolder(str(folder))
-    images = [torch.from_numpy(np.asarray(Image.open(p).convert("RGB"))).permute(2, 0, 1)
+    images = [torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1)
               for p, _ in tqdm(ds.samples, desc=f"decoding {folder.name}", leave=False, disable=None)]
     return torch.stack(images), torch.tensor(ds.targets, dtype=torch.int64)
 

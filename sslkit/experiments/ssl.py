@@ -168,7 +168,10 @@ def run(model: str = "lenet", rows: dict | None = None, *, table: str = "table1"
                           "spec": str(rows[k])} for k, r in results.items()])
     layers = pd.concat([r["report"].assign(row=k) for k, r in results.items()], ignore_index=True)
     meta = provenance(profile=profile, device=dev, data=data_desc, wall_s=time.perf_counter() - t0, seed=seed,
-                      model=model, table=table, sizes=sizes)
+                      model=model, table=table, sizes=sizes,
+                      training_wall_s={k: round(r["wall s"], 1) for k, r in results.items()},
+                      note="wall_s is this run; training_wall_s is each row's baseline + SSL + fine-tuning "
+                           "time when first trained (stages are cached per parameter set)")
     tables = {"comparison": comparison(table, results), "runs": runs, "layers": layers}
     if model == "mlp":
         tables["pixels"] = dead_pixels(results)
