@@ -9,8 +9,10 @@ Three removals, each exact:
   when every layer consuming it has all-zero weights for it. torch-pruning's dependency graph
   finds producers and consumers on any graph (residual adds, flatten into a linear layer ...),
   and removes the dead channels from all of them.
-- columns: a conv whose lowered weight still has all-zero columns (shape fibers) becomes a
-  :class:`LoweredConv`, which gathers only the needed rows of the im2col matrix; a linear layer
+- columns and rows: a conv whose lowered weight still has all-zero columns (shape fibers) or
+  rows (zero filters whose channel stays alive, e.g. through a shortcut) becomes a
+  :class:`LoweredConv`, which gathers only the needed rows of the im2col matrix and computes
+  only the non-zero filters; a linear layer
   with all-zero columns reads only its live inputs through a :class:`Select` (an MLP's first
   layer thus drops the pixels that lost every connection).
 
@@ -54,37 +56,46 @@ class Select(nn.Module):
         return x.index_select(1, self.index)
 
 
-class LoweredConv(nn.Module):
-    """A convolution computed as Caffe does (im2col + GEMM) on the non-zero columns only.
+def _kept(mask: torch.Tensor) -> torch.Tensor:
+    """Per group (rows of ``mask``), the indices where ``mask`` is True, padded with False
+    positions up to the largest count so every group keeps the same number (sorted)."""
+    n = max(int(mask.sum(1).max()), 1)
+    return torch.stack([torch.cat([torch.nonzero(m).flatten(), torch.nonzero(~m).flatten()])[:n].sort().values
+                        for m in mask])
 
-    ``weight`` is (groups, N/g, kept) with ``index`` (groups, kept) the rows of the unfolded
-    input (C/g*M*K per group) each group needs.
+
+class LoweredConv(nn.Module):
+    """A convolution computed as Caffe does (im2col + GEMM) on the non-zero rows and columns
+    of each group's lowered weight only: the GEMM of the paper's structured speedup.
+
+    ``weight`` is (groups, rows kept, cols kept); ``col_index`` the rows of the unfolded input
+    each group needs, ``row_index`` the output channels computed (the others are zero, plus
+    their bias). Groups with fewer non-zero rows or columns than others keep a few zero ones.
     """
 
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
-        g = conv.groups
-        w = conv.weight.detach().reshape(g, conv.out_channels // g, -1)
-        keep = (w != 0).any(1)                               # (g, C/g*M*K)
-        n_keep = int(keep.sum(1).max())
-        index = torch.stack([torch.nonzero(k).flatten() for k in keep]) if keep.sum(1).unique().numel() == 1 \
-            else None
-        if index is None:  # unequal per group: pad with columns whose weights are zero
-            index = torch.stack([torch.cat([torch.nonzero(k).flatten(),
-                                            torch.nonzero(~k).flatten()])[:n_keep].sort().values for k in keep])
-        self.weight = nn.Parameter(torch.gather(w, 2, index[:, None, :].expand(g, w.shape[1], n_keep)))
+        g, n = conv.groups, conv.out_channels
+        w = conv.weight.detach().reshape(g, n // g, -1)
+        nz = w != 0
+        rows, cols = _kept(nz.any(2)), _kept(nz.any(1))                      # (g, R), (g, K)
+        w = torch.gather(w, 1, rows[:, :, None].expand(g, rows.shape[1], w.shape[2]))
+        self.weight = nn.Parameter(torch.gather(w, 2, cols[:, None, :].expand(g, rows.shape[1], cols.shape[1])))
         self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone())
-        cols = w.shape[2]
-        self.register_buffer("index", (index + torch.arange(g)[:, None] * cols).flatten())
-        self.groups, self.out_channels = g, conv.out_channels
+        self.register_buffer("col_index", (cols + torch.arange(g)[:, None] * nz.shape[2]).flatten())
+        self.register_buffer("row_index", (rows + torch.arange(g)[:, None] * (n // g)).flatten())
+        self.groups, self.out_channels = g, n
         self.kernel_size, self.stride, self.padding, self.dilation = (conv.kernel_size, conv.stride,
                                                                       conv.padding, conv.dilation)
 
     def forward(self, x):
         b, _, h, w = x.shape
         cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)  # (B, C*M*K, L)
-        cols = cols.index_select(1, self.index).view(b, self.groups, -1, cols.shape[-1])
-        out = torch.matmul(self.weight.unsqueeze(0), cols).reshape(b, self.out_channels, -1)
+        cols = cols.index_select(1, self.col_index).view(b, self.groups, -1, cols.shape[-1])
+        out = torch.matmul(self.weight.unsqueeze(0), cols).reshape(b, -1, cols.shape[-1])
+        if out.shape[1] < self.out_channels:
+            full = out.new_zeros(b, self.out_channels, out.shape[-1])
+            out = full.index_copy(1, self.row_index, out)
         if self.bias is not None:
             out = out + self.bias.view(1, -1, 1)
         ho = (h + 2 * self.padding[0] - self.dilation[0] * (self.kernel_size[0] - 1) - 1) // self.stride[0] + 1
@@ -217,15 +228,15 @@ def remove_dead_channels(model: nn.Module, example: torch.Tensor) -> int:
 
 @torch.no_grad()
 def lower_sparse_columns(model: nn.Module) -> list[str]:
-    """Layers whose lowered weight still has all-zero columns compute on the non-zero ones only
-    (in place): a conv becomes a :class:`LoweredConv`; a linear layer reads its live inputs
+    """Layers whose lowered weight still has all-zero columns (or, for convs, rows) compute on
+    the non-zero ones only (in place): a conv becomes a :class:`LoweredConv`; a linear layer reads its live inputs
     through a :class:`Select` (for an MLP's first layer: the pixels that kept a connection).
     Returns the changed layers' names."""
     changed = []
     for name, m in list(model.named_modules()):
         if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros":
-            w = m.weight.detach().reshape(m.groups, m.out_channels // m.groups, -1)
-            if not (w != 0).any(1).all():
+            nz = m.weight.detach().reshape(m.groups, m.out_channels // m.groups, -1) != 0
+            if not (nz.any(1).all() and nz.any(2).all()):   # a zero column or a zero row left
                 _set(model, name, LoweredConv(m))
                 changed.append(name)
         elif isinstance(m, nn.Linear):
