@@ -28,8 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import groups as G
-
-LAYER_TYPES = (nn.Conv2d, nn.Linear)
+from .groups import LAYER_TYPES
 
 
 # ---------------------------------------------------------------------------- modules
@@ -76,7 +75,7 @@ class LoweredConv(nn.Module):
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
         g, n = conv.groups, conv.out_channels
-        w = conv.weight.detach().reshape(g, n // g, -1)
+        w = G.lowered(conv.weight.detach(), g)
         nz = w != 0
         rows, cols = _kept(nz.any(2)), _kept(nz.any(1))                      # (g, R), (g, K)
         w = torch.gather(w, 1, rows[:, :, None].expand(g, rows.shape[1], w.shape[2]))
@@ -170,6 +169,17 @@ def _mixes_channels_downstream(dg, module: nn.Module) -> bool:
     return False
 
 
+def _out_channel_group(dg, m: nn.Module, idxs: list[int] | None = None):
+    """The dependency-graph group of pruning ``idxs`` (default: all) of ``m``'s outputs."""
+    import torch_pruning as tp
+
+    if isinstance(m, nn.Conv2d):
+        fn, n = tp.prune_conv_out_channels, m.out_channels
+    else:
+        fn, n = tp.prune_linear_out_channels, m.out_features
+    return dg.get_pruning_group(m, fn, list(range(n)) if idxs is None else idxs)
+
+
 def _dead_channels(dg, group) -> list[int]:
     """Root indices of the channels in ``group`` that are dead (see the module docstring)."""
     producers, consumers, bns = [], [], []
@@ -208,18 +218,14 @@ def _dead_channels(dg, group) -> list[int]:
 @torch.no_grad()
 def remove_dead_channels(model: nn.Module, example: torch.Tensor) -> int:
     """Remove dead channels from every producer and consumer (in place). Returns how many."""
-    import torch_pruning as tp
-
     removed, changed = 0, True
     while changed:
         changed = False
         dg = _graph(model, example)
         for m in [m for m in model.modules() if isinstance(m, LAYER_TYPES)]:
-            fn = tp.prune_conv_out_channels if isinstance(m, nn.Conv2d) else tp.prune_linear_out_channels
-            n = m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
-            dead = _dead_channels(dg, dg.get_pruning_group(m, fn, list(range(n))))
-            if dead and len(dead) < n:
-                dg.get_pruning_group(m, fn, dead).prune()
+            dead = _dead_channels(dg, _out_channel_group(dg, m))
+            if dead and len(dead) < m.weight.shape[0]:
+                _out_channel_group(dg, m, dead).prune()
                 removed += len(dead)
                 changed = True
                 break                            # rebuild the graph after each change
@@ -235,7 +241,7 @@ def lower_sparse_columns(model: nn.Module) -> list[str]:
     changed = []
     for name, m in list(model.named_modules()):
         if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros":
-            nz = m.weight.detach().reshape(m.groups, m.out_channels // m.groups, -1) != 0
+            nz = G.lowered(m.weight.detach(), m.groups) != 0
             if not (nz.any(1).all() and nz.any(2).all()):   # a zero column or a zero row left
                 _set(model, name, LoweredConv(m))
                 changed.append(name)
@@ -283,16 +289,12 @@ def propagate_zeros(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
     """Zero, in place, every weight that :func:`compact` would remove anyway: the consumers'
     columns of dead channels and the producers' rows (bias included) of unused ones. The
     network computes the same function; its sparsity report then predicts the compacted size."""
-    import torch_pruning as tp
-
     p = next(model.parameters())
     was = model.training
     model.eval()
     dg = _graph(model, torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype))
     for m in [m for m in model.modules() if isinstance(m, LAYER_TYPES)]:
-        fn = tp.prune_conv_out_channels if isinstance(m, nn.Conv2d) else tp.prune_linear_out_channels
-        n = m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
-        group = dg.get_pruning_group(m, fn, list(range(n)))
+        group = _out_channel_group(dg, m)
         dead = set(_dead_channels(dg, group))
         if not dead:
             continue

@@ -45,6 +45,16 @@ def view5(weight: torch.Tensor, groups: int = 1) -> torch.Tensor:
     return weight.view(groups, n // groups, c, m, k)
 
 
+LAYER_TYPES = (nn.Conv2d, nn.Linear)  # the layers whose weights form groups
+
+
+def lowered(weight: torch.Tensor, groups: int = 1) -> torch.Tensor:
+    """``weight`` as its lowered GEMM matrices: (g, N/g, C/g*M*K), or (1, out, in) for a
+    linear weight (no copy)."""
+    v = view5(weight, groups)
+    return v.reshape(v.shape[0], v.shape[1], -1)
+
+
 def module_groups(module: nn.Module) -> int:
     return getattr(module, "groups", 1)
 

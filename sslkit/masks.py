@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-LAYER_TYPES = (nn.Conv2d, nn.Linear)
+from .groups import LAYER_TYPES
 
 
 class ZeroFreezer:

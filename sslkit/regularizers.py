@@ -17,9 +17,8 @@ import torch
 import torch.nn as nn
 
 from . import groups as G
+from .groups import LAYER_TYPES
 from .train import Hooks
-
-LAYER_TYPES = (nn.Conv2d, nn.Linear)
 
 
 @dataclass

@@ -20,8 +20,7 @@ def layer_stats(layer: flops.Layer) -> dict:
     """The sparsity statistics of one lowered layer (see the module docstring)."""
     w = layer.module.weight.detach()
     g = layer.groups
-    w5 = G.view5(w, g)                                # (g, rows, C/g, M, K)
-    nz = (w5 != 0).reshape(g, layer.rows, layer.cols)  # per group lowered matrices
+    nz = G.lowered(w, g) != 0                          # per group lowered matrices
     rows_left = nz.any(2).sum(1)                       # (g,)
     cols_left = nz.any(1).sum(1)                       # (g,)
     kept = int((rows_left * cols_left).sum())

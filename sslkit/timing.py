@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 import torch.utils.benchmark as benchmark
 
+from . import groups as G
+
 
 @dataclass
 class ConvSpec:
@@ -101,7 +103,7 @@ def sparse_weight(spec: ConvSpec, *, element: float = 0.0, rows: float = 0.0, co
 
 def _lowered(spec: ConvSpec, weight: torch.Tensor):
     """Per group: the lowered weight, its non-zero rows and columns."""
-    w = weight.reshape(spec.groups, spec.rows, spec.cols)
+    w = G.lowered(weight, spec.groups)
     nz = w != 0
     rows = [torch.nonzero(nz[i].any(1)).flatten() for i in range(spec.groups)]
     cols = [torch.nonzero(nz[i].any(0)).flatten() for i in range(spec.groups)]

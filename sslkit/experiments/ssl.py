@@ -16,11 +16,12 @@ from ..train import Hooks, evaluate
 from . import _stages as S
 
 
-def ssl_row(model: str, spec: dict, sizes: dict, train, test, data_desc: str, *, seed: int = 0,
+def ssl_row(model: str, spec: dict, sizes: dict, train, test, data_desc: str, baseline, *, seed: int = 0,
             weighted: bool = False, mode: str = "subgradient", threshold: float = 1e-4,
             force: bool = False, progress: bool = True) -> dict:
     """One row: SSL with group-Lasso ``spec`` (see :meth:`GroupLasso.from_spec`) from the
-    cached baseline, then fine-tuning with zeros frozen.
+    ``baseline`` (network, :class:`Result`) pair of :func:`_stages.baseline`, then fine-tuning
+    with zeros frozen.
 
     Returns:
         dict with ``model`` (fine-tuned, zeros propagated), ``compact`` (compacted copy),
@@ -28,7 +29,7 @@ def ssl_row(model: str, spec: dict, sizes: dict, train, test, data_desc: str, *,
         wall times.
     """
     dev = train.x.device
-    base, base_res = S.baseline(model, sizes, train, test, data_desc, seed=seed, force=force, progress=progress)
+    base, base_res = baseline
     key = dict(model=model, spec=spec, sizes=sizes, seed=seed, data=data_desc, device=dev.type,
                weighted=weighted, mode=mode, threshold=threshold)
     folder = S.run_dir("ssl", key)
@@ -46,7 +47,7 @@ def ssl_row(model: str, spec: dict, sizes: dict, train, test, data_desc: str, *,
     freezer.remove()
     small = compact(net, shape)
     return {
-        "model": net, "compact": small, "baseline model": base, "report": report.sparsity_report(net, shape),
+        "model": net, "compact": small, "report": report.sparsity_report(net, shape),
         "baseline error %": 100 * base_res.test_error, "ssl error %": 100 * ssl_res.test_error,
         "error %": 100 * ft_res.test_error, "compact error %": 100 * evaluate(small, test)[0],
         "parameters": sum(p.numel() for p in net.parameters()),
@@ -141,8 +142,8 @@ def run(model: str = "lenet", rows: dict | None = None, *, table: str = "table1"
         speed: measure each conv layer's compact-GEMM speedup on this CPU (1 thread).
     Returns:
         Tables ``comparison`` (paper beside ours), ``runs`` (one line per row: errors, sizes,
-        wall time) and ``layers`` (per-layer sparsity report of every row); ``meta['models']``
-        holds the fine-tuned and compacted networks.
+        wall time) and ``layers`` (per-layer sparsity report of every row);
+        ``objects['models']`` holds the baseline and each row's fine-tuned network.
     """
     if not rows:
         raise ValueError("rows must name at least one SSL run, e.g. {'LeNet 2': {'filter': 5e-3, 'channel': 5e-3}}")
@@ -153,9 +154,10 @@ def run(model: str = "lenet", rows: dict | None = None, *, table: str = "table1"
     sizes = profiles.sizes(profile, S.PROFILE_KEY[model], baseline=baseline_iters, ssl=ssl_iters,
                            finetune=finetune_iters)
     train, test, data_desc = S.load(model, sizes, data_root, dev)
+    base = S.baseline(model, sizes, train, test, data_desc, seed=seed, force=force, progress=progress)
     results = {}
     for label, spec in rows.items():
-        results[label] = ssl_row(model, spec, sizes, train, test, data_desc, seed=seed, weighted=weighted,
+        results[label] = ssl_row(model, spec, sizes, train, test, data_desc, base, seed=seed, weighted=weighted,
                                  mode=mode, threshold=threshold, force=force, progress=progress)
         if speed:
             budget = profiles.sizes(profile, "bench")["min_run_time"]
@@ -175,7 +177,7 @@ def run(model: str = "lenet", rows: dict | None = None, *, table: str = "table1"
     tables = {"comparison": comparison(table, results), "runs": runs, "layers": layers}
     if model == "mlp":
         tables["pixels"] = dead_pixels(results)
-    objects = {"baseline": next(iter(results.values()))["baseline model"],
+    objects = {"baseline": base[0],
                **{k: r["model"] for k, r in results.items()}}
     return ExperimentResult(f"{table}_{model}", tables, meta, objects={"models": objects})
 
