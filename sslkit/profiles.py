@@ -22,7 +22,7 @@ PROFILES: dict[str, dict[str, dict]] = {
     "quick": {
         # LeNet: Caffe's lenet_solver (10k iterations, batch 64); SSL 10k; fine-tune 5k.
         "lenet":   dict(baseline=10_000, ssl=10_000, finetune=5_000, train=None, test=None),
-        # MLP: the paper gives no solver; ours is LeNet's run for 30k iterations (10k gave 1.87%).
+        # MLP: the paper gives no solver; ours (see experiments/_stages.py) runs 30k iterations.
         "mlp":     dict(baseline=30_000, ssl=10_000, finetune=10_000, train=None, test=None),
         # CIFAR on a CPU: about a tenth of the authors' schedules.
         "convnet": dict(baseline=6_000, ssl=4_000, finetune=2_000, train=None, test=None),

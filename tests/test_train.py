@@ -69,3 +69,14 @@ def test_hooks_are_called_in_order(mnist_small):
                   post_step=lambda m, o, it: calls.append(f"post{it}"))
     train(models.build("lenet"), data, Schedule(2, 0.01, batch_size=16), hooks=hooks, progress=False)
     assert calls == ["loss", "grad", "post0", "loss", "grad", "post1"]
+
+
+def test_cache_key_follows_the_solver():
+    """A changed recipe must not reuse a run cached under the old one."""
+    from sslkit.experiments import _stages as S
+
+    key = dict(model="mlp", sizes={"baseline": 100}, seed=0)
+    same = S.run_dir("baseline", {**key, "solver": S.schedule("mlp", 100)})
+    assert same == S.run_dir("baseline", {**key, "solver": S.schedule("mlp", 100)})
+    assert same != S.run_dir("baseline", {**key, "solver": S.schedule("mlp", 100, lr=0.05)})
+    assert same != S.run_dir("baseline", {**key, "solver": S.schedule("mlp", 100, weight_decay=0.0)})

@@ -17,7 +17,9 @@ from ..train import Hooks, Result, Schedule, default_device, train
 RECIPES: dict[str, dict] = {
     # examples/mnist/lenet_solver.prototxt
     "lenet": dict(lr=0.01, policy="inv", gamma=1e-4, power=0.75, momentum=0.9, weight_decay=5e-4, batch_size=64),
-    "mlp": dict(lr=0.01, policy="inv", gamma=1e-4, power=0.75, momentum=0.9, weight_decay=5e-4, batch_size=64),
+    # The paper gives no MLP solver. LeNet's (lr 0.01, inv) left the MLP at 1.78% after 30k
+    # iterations; lr 0.1, /10 at 50% and 75% (same momentum, weight decay, batch) reaches 1.37%.
+    "mlp": dict(lr=0.1, policy="multistep", gamma=0.1, momentum=0.9, weight_decay=5e-4, batch_size=64),
     # examples/cifar10/cifar10_full_solver.prototxt (lr 1e-3, weight decay 4e-3 per the SSL paper)
     "convnet": dict(lr=1e-3, policy="fixed", momentum=0.9, weight_decay=4e-3, batch_size=100),
     # He et al.: lr 0.1, /10 at 32k and 48k of 64k iterations, batch 128, weight decay 1e-4
@@ -39,7 +41,8 @@ SSL_RECIPES: dict[str, dict] = {
 }
 FINETUNE_RECIPES: dict[str, dict] = {
     "lenet": dict(lr=1e-3, policy="inv", gamma=1e-4, power=0.75, momentum=0.9, weight_decay=5e-4, batch_size=64),
-    "mlp": dict(lr=1e-3, policy="inv", gamma=1e-4, power=0.75, momentum=0.9, weight_decay=5e-4, batch_size=64),
+    # 0.1x the MLP's baseline lr, as for the CIFAR nets (lr 1e-3 left it 0.14 points worse).
+    "mlp": dict(lr=0.01, policy="multistep", gamma=0.1, momentum=0.9, weight_decay=5e-4, batch_size=64),
     "convnet": dict(lr=1e-4, policy="fixed", momentum=0.9, weight_decay=4e-3, batch_size=100),
     "resnet20": dict(lr=0.01, policy="multistep", gamma=0.1, momentum=0.9, weight_decay=1e-4, batch_size=128),
     "resnet32": dict(lr=0.01, policy="multistep", gamma=0.1, momentum=0.9, weight_decay=1e-4, batch_size=128),
@@ -81,7 +84,9 @@ def augmentation(model: str):
 
 
 def run_dir(experiment: str, params: dict) -> Path:
-    """The cache folder of one parameter set of ``experiment`` (``$SSLKIT_CACHE/runs/...``)."""
+    """The cache folder of one parameter set of ``experiment`` (``$SSLKIT_CACHE/runs/...``).
+    ``params`` should include the solvers (:class:`Schedule` objects are keyed by their fields),
+    so that changing a recipe retrains instead of reusing a stale run."""
     key = json.dumps(params, sort_keys=True, default=str)
     return CACHE_DIR / "runs" / experiment / hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -94,12 +99,13 @@ def baseline(model: str, sizes: dict, train_data: TensorData, test: TensorData, 
     from ..train import seed_everything
 
     dev = train_data.x.device
+    sched = schedule(model, sizes["baseline"])
     folder = run_dir("baseline", dict(model=model, sizes={"baseline": sizes["baseline"], "train": sizes.get("train"),
                                                            "test": sizes.get("test")},
-                                      seed=seed, data=data_desc, device=dev.type))
+                                      seed=seed, data=data_desc, device=dev.type, solver=sched))
     seed_everything(seed)
     net = models.build(model).to(dev)
-    res = stage(folder, "baseline", net, train_data, test, schedule(model, sizes["baseline"]), seed=seed,
+    res = stage(folder, "baseline", net, train_data, test, sched, seed=seed,
                 augment=augmentation(model), force=force, progress=progress)
     return net, res
 

@@ -30,19 +30,21 @@ def ssl_row(model: str, spec: dict, sizes: dict, train, test, data_desc: str, ba
     """
     dev = train.x.device
     base, base_res = baseline
+    ssl_sched, ft_sched = S.schedule(model, sizes["ssl"], "ssl"), S.schedule(model, sizes["finetune"], "finetune")
     key = dict(model=model, spec=spec, sizes=sizes, seed=seed, data=data_desc, device=dev.type,
-               weighted=weighted, mode=mode, threshold=threshold)
+               weighted=weighted, mode=mode, threshold=threshold, baseline=S.schedule(model, sizes["baseline"]),
+               solvers=(ssl_sched, ft_sched))
     folder = S.run_dir("ssl", key)
     net = models.build(model).to(dev)
     net.load_state_dict(base.state_dict())
     reg = GroupLasso.from_spec(net, spec, weighted=weighted, mode=mode, threshold=threshold)
-    ssl_res = S.stage(folder, "ssl", net, train, test, S.schedule(model, sizes["ssl"], "ssl"), seed=seed + 1,
+    ssl_res = S.stage(folder, "ssl", net, train, test, ssl_sched, seed=seed + 1,
                       hooks=reg.hooks(), augment=S.augmentation(model), force=force, progress=progress)
     shape = models.INPUT_SHAPES[model]
     propagate_zeros(net, shape)        # remove all-zero groups (and what they make useless)
     freezer = ZeroFreezer(net)
-    ft_res = S.stage(folder, "finetune", net, train, test, S.schedule(model, sizes["finetune"], "finetune"),
-                     seed=seed + 2, hooks=Hooks(post_step=freezer.post_step), augment=S.augmentation(model),
+    ft_res = S.stage(folder, "finetune", net, train, test, ft_sched, seed=seed + 2,
+                     hooks=Hooks(post_step=freezer.post_step), augment=S.augmentation(model),
                      force=force, progress=progress)
     freezer.remove()
     small = compact(net, shape)
