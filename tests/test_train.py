@@ -71,12 +71,19 @@ def test_hooks_are_called_in_order(mnist_small):
     assert calls == ["loss", "grad", "post0", "loss", "grad", "post1"]
 
 
-def test_cache_key_follows_the_solver():
-    """A changed recipe must not reuse a run cached under the old one."""
+
+def test_cache_follows_the_solver(mnist_small, monkeypatch, tmp_path):
+    """A changed recipe retrains instead of reusing the run cached under the old one."""
     from sslkit.experiments import _stages as S
 
-    key = dict(model="mlp", sizes={"baseline": 100}, seed=0)
-    same = S.run_dir("baseline", {**key, "solver": S.schedule("mlp", 100)})
-    assert same == S.run_dir("baseline", {**key, "solver": S.schedule("mlp", 100)})
-    assert same != S.run_dir("baseline", {**key, "solver": S.schedule("mlp", 100, lr=0.05)})
-    assert same != S.run_dir("baseline", {**key, "solver": S.schedule("mlp", 100, weight_decay=0.0)})
+    monkeypatch.setattr(S, "CACHE_DIR", tmp_path)
+    data, test = mnist_small
+    sizes = dict(baseline=2, train=None, test=None)
+    run = lambda: S.baseline("mlp", sizes, data, test, "small MNIST", seed=0, progress=False)  # noqa: E731
+    run()
+    run()                                           # same recipe: the cached run
+    assert len(list((tmp_path / "runs" / "baseline").iterdir())) == 1
+    monkeypatch.setitem(S.RECIPES, "mlp", {**S.RECIPES["mlp"], "lr": 0.05})
+    run()
+    folders = list((tmp_path / "runs" / "baseline").iterdir())
+    assert len(folders) == 2 and all((f / "baseline.pt").exists() for f in folders)

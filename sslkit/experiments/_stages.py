@@ -91,6 +91,15 @@ def run_dir(experiment: str, params: dict) -> Path:
     return CACHE_DIR / "runs" / experiment / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+def baseline_dir(model: str, sizes: dict, data_desc: str, device: torch.device, *, seed: int) -> Path:
+    """The cache folder of ``model``'s baseline: what it is trained on, how and for how long.
+    Runs that start from a baseline key on this folder's name, so they follow it."""
+    return run_dir("baseline", dict(model=model, sizes={"baseline": sizes["baseline"], "train": sizes.get("train"),
+                                                        "test": sizes.get("test")},
+                                    seed=seed, data=data_desc, device=device.type,
+                                    solver=schedule(model, sizes["baseline"])))
+
+
 def baseline(model: str, sizes: dict, train_data: TensorData, test: TensorData, data_desc: str, *,
              seed: int, force: bool = False, progress: bool = True) -> tuple[torch.nn.Module, Result]:
     """The baseline network of ``model`` trained with the authors' recipe (cached, shared by
@@ -99,13 +108,10 @@ def baseline(model: str, sizes: dict, train_data: TensorData, test: TensorData, 
     from ..train import seed_everything
 
     dev = train_data.x.device
-    sched = schedule(model, sizes["baseline"])
-    folder = run_dir("baseline", dict(model=model, sizes={"baseline": sizes["baseline"], "train": sizes.get("train"),
-                                                           "test": sizes.get("test")},
-                                      seed=seed, data=data_desc, device=dev.type, solver=sched))
+    folder = baseline_dir(model, sizes, data_desc, dev, seed=seed)
     seed_everything(seed)
     net = models.build(model).to(dev)
-    res = stage(folder, "baseline", net, train_data, test, sched, seed=seed,
+    res = stage(folder, "baseline", net, train_data, test, schedule(model, sizes["baseline"]), seed=seed,
                 augment=augmentation(model), force=force, progress=progress)
     return net, res
 

@@ -32,8 +32,8 @@ def ssl_row(model: str, spec: dict, sizes: dict, train, test, data_desc: str, ba
     base, base_res = baseline
     ssl_sched, ft_sched = S.schedule(model, sizes["ssl"], "ssl"), S.schedule(model, sizes["finetune"], "finetune")
     key = dict(model=model, spec=spec, sizes=sizes, seed=seed, data=data_desc, device=dev.type,
-               weighted=weighted, mode=mode, threshold=threshold, baseline=S.schedule(model, sizes["baseline"]),
-               solvers=(ssl_sched, ft_sched))
+               weighted=weighted, mode=mode, threshold=threshold, solvers=(ssl_sched, ft_sched),
+               baseline=S.baseline_dir(model, sizes, data_desc, dev, seed=seed).name)
     folder = S.run_dir("ssl", key)
     net = models.build(model).to(dev)
     net.load_state_dict(base.state_dict())
