@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         if len(extra) != len(args.param):
             raise ValueError("parameters are NAME=VALUE")
         kwargs = params.check(exp.run, {k: params.parse_value(v) for k, v in extra.items()})
-        result = exp.run(profile=args.profile, data_root=args.data_root, device=args.device, seed=args.seed,
-                         force=args.force, progress=not args.no_progress, **kwargs)
+        options = dict(profile=args.profile, data_root=args.data_root, device=args.device, seed=args.seed,
+                       force=args.force, progress=not args.no_progress)
+        result = exp.run(**params.merge(kwargs, options, by="options of their own (--profile, --data-root, "
+                                        "--device, --seed, --force, --no-progress)"))
     except (DataNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

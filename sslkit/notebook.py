@@ -29,12 +29,9 @@ def run(experiment: str, namespace: dict, *, show: bool = True, **fixed) -> Expe
     does not expose, e.g. which paper table it reproduces); display the provenance, the tables
     (paper beside ours) and the figures; write them to ``figures/`` (smoke: ``build/``)."""
     exp = experiments.get(experiment)
-    kwargs = params.check(exp.run, parameters(namespace))
-    clash = sorted(set(kwargs) & set(fixed))
-    if clash:
-        raise ValueError(f"parameter(s) {clash} are fixed by this notebook ({fixed}); use another notebook "
-                         "or call sslkit.experiments directly")
-    result = exp.run(**kwargs, **fixed)
+    kwargs = params.merge(params.check(exp.run, parameters(namespace)), fixed,
+                          by=f"this notebook ({fixed}); use another notebook or call sslkit.experiments directly")
+    result = exp.run(**kwargs)
     figures = exp.plot(result) if hasattr(exp, "plot") else {}
     folder = publish(result, figures)
     if show:

@@ -30,3 +30,12 @@ def check(fn, params: dict) -> dict:
             raise ValueError(f"parameter {key!r} should be {type(default).__name__} like its default "
                              f"{default!r}, got {value!r}")
     return params
+
+
+def merge(params: dict, fixed: dict, *, by: str) -> dict:
+    """``params`` and ``fixed`` together; a ``ValueError`` if ``params`` sets a name that ``fixed``
+    (set ``by`` the caller, e.g. a notebook or the command line's own options) already sets."""
+    clash = sorted(set(params) & set(fixed))
+    if clash:
+        raise ValueError(f"parameter(s) {clash} are set by {by}; set them there instead")
+    return {**params, **fixed}

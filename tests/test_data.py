@@ -71,3 +71,10 @@ def test_pad_crop_flip_keeps_content():
     same = D.pad_crop_flip(x, torch.Generator().manual_seed(0), pad=4)
     assert torch.equal(out, same)
     assert torch.equal(D.pad_crop_flip(x, torch.Generator(), pad=0)[:, :, :, :].sort(-1).values, x.sort(-1).values)
+
+
+def test_cli_parameter_that_an_option_sets_is_refused():
+    from sslkit.__main__ import main
+
+    assert main(["run", "baseline", "--profile", "smoke", "-p", "progress=False"]) == 2
+

@@ -25,3 +25,10 @@ def test_notebooks_are_committed_without_outputs():
     for nb in NOTEBOOKS:
         for cell in nbformat.read(nb, as_version=4).cells:
             assert cell.cell_type != "code" or (not cell.outputs and cell.execution_count is None), nb.name
+
+
+def test_notebook_parameter_that_the_notebook_fixes_is_refused():
+    from sslkit import notebook
+
+    with pytest.raises(ValueError, match=r"\['table'\] are set by this notebook"):
+        notebook.run("ssl", {"table": "table2", "rows": {"x": {"filter": 1e-3}}}, table="table1")
