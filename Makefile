@@ -48,7 +48,7 @@ test: $(STAMP) ## run the test suite (unit tests + every notebook on the smoke p
 	$(PY) -m pytest -q
 
 bench: $(STAMP) ## benchmarks: Table 4 layer timings (thread sweep) and SSL step overhead -> build/bench/
-	$(PY) -m sslkit.bench layers --rows 1 2 4 5 --threads 1 2 --out build/bench/layers.csv
+	$(PY) -m sslkit.bench layers --table4-rows 1 2 4 5 --threads 1 2 --out build/bench/layers.csv
 	$(PY) -m sslkit.bench step --models lenet resnet20 --out build/bench/step.csv
 
 lab: $(STAMP) ## open the notebooks in JupyterLab

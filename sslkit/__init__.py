@@ -1,19 +1,22 @@
 """sslkit: Structured Sparsity Learning (Wen et al., NIPS 2016), reproduced.
 
-Modules, one concern each:
-    data          data roots, MNIST / CIFAR-10 / image folders as device tensors
-    models        LeNet, MLP, ConvNet, ResNet-20/32, CaffeNet
-    train         SGD with Caffe learning-rate policies, hooks, checkpoint/resume
-    groups        filter / channel / shape / 2-D kernel / depth groups of a weight
-    regularizers  group Lasso (subgradient or proximal) and L1
+Modules, one concern each (docs/architecture.md draws how they fit together):
+    settings      where things are: data root, run cache, results folder
+    data          MNIST / CIFAR-10 as device tensors, augmentation
+    models        one file per network: its code and its record (facts, solvers, sizes)
+    train         SGD with Caffe learning-rate policies, the hook protocol, checkpoint/resume
+    groups        filter / channel / shape / 2-D kernel / depth / element groups of a weight
+    regularizers  group Lasso (subgradient or proximal; l1 as one-weight groups)
     masks         frozen zeros for fine-tuning
+    lowering      a conv or linear layer as Caffe's GEMM; FLOP counts; live rows and columns
     report        per-layer sparsity and FLOP table (the paper's columns)
     compact       removal of zero groups into a smaller dense network
-    flops         lowered GEMM shapes and FLOP counts
     timing, bench dense / CSR / compact / 2:4 GEMM timing
-    profiles      smoke / quick / paper schedule sizes
-    paper         the papers' numbers
-    experiments   one function per table or figure
+    pipeline      baseline -> SSL -> removal -> frozen fine-tune -> report -> compaction
+    paper         the papers' numbers and tables
+    figures       figures registered by name
+    experiments   one module per table or figure; experiments.run is the entry point
+    params, results, io, notebook, profiles   parameters, publishing, notebooks, profiles
 """
 
 __version__ = "0.1.0"

@@ -2,15 +2,16 @@
 
     python -m sslkit list
     python -m sslkit run baseline --profile quick -p model=lenet [--data-root DIR] [--device cuda]
+    python -m sslkit run ssl -p table=table1 -p 'runs={"LeNet 2": {"filter": 5e-3, "channel": 5e-3}}'
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import experiments, params
+from . import experiments, params, profiles
 from .data import DataNotFoundError
-from .results import banner, publish
+from .results import banner
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list the experiments")
     run = sub.add_parser("run", help="run one experiment, print its tables, write them to figures/")
     run.add_argument("experiment")
-    run.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"])
+    run.add_argument("--profile", default="quick", choices=profiles.PROFILES)
     run.add_argument("--data-root", default=None, help="data root (else $SSLKIT_DATA, else ~/.cache/sslkit/data)")
     run.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     run.add_argument("--seed", type=int, default=0)
@@ -32,28 +33,25 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "list":
         for name in sorted(experiments.EXPERIMENTS):
-            doc = (experiments.get(name).__doc__ or "").strip().splitlines()[0]
-            print(f"{name:12s} {doc}")
+            print(f"{name:10s} {experiments.describe(name)}")
         return 0
     try:
-        exp = experiments.get(args.experiment)
-        extra = dict(kv.split("=", 1) for kv in args.param if "=" in kv)
-        if len(extra) != len(args.param):
+        pairs = [kv.split("=", 1) for kv in args.param]
+        if any(len(p) != 2 for p in pairs):
             raise ValueError("parameters are NAME=VALUE")
-        kwargs = params.check(exp.run, {k: params.parse_value(v) for k, v in extra.items()})
         options = dict(profile=args.profile, data_root=args.data_root, device=args.device, seed=args.seed,
                        force=args.force, progress=not args.no_progress)
-        result = exp.run(**params.merge(kwargs, options, by="options of their own (--profile, --data-root, "
-                                        "--device, --seed, --force, --no-progress)"))
+        outcome = experiments.run(args.experiment, {k: params.parse_value(v) for k, v in pairs}, fixed=options,
+                                  fixed_by="options of their own (--profile, --data-root, --device, --seed, "
+                                           "--force, --no-progress)", out=args.out)
     except (DataNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(banner(result))
-    for name, df in result.tables.items():
+    print(banner(outcome.result))
+    for name, df in outcome.result.tables.items():
         if name != "history":
             print(f"\n{name}\n{df.to_string(index=False)}")
-    folder = publish(result, exp.plot(result) if hasattr(exp, "plot") else None, args.out)
-    print(f"\nwritten to {folder}")
+    print(f"\nwritten to {outcome.folder}")
     return 0
 
 

@@ -1,8 +1,8 @@
 """Benchmarks (not tests): speed is measured here, never asserted in the test suite.
 
-    python -m sslkit.bench layers [--rows 1 2 4 5] [--threads 1 2] [--device cpu|cuda] [--out F.csv]
-    python -m sslkit.bench layers --model lenet --weights trained.pt     # a trained model's convs
-    python -m sslkit.bench step [--models lenet resnet20]                # SSL step vs plain step
+    python -m sslkit.bench layers [--table4-rows 1 2 4 5] [--threads 1 2] [--device cpu|cuda] [--out F.csv]
+    python -m sslkit.bench layers --model NAME --weights trained.pt      # a trained network's convs
+    python -m sslkit.bench step --models NAME [NAME ...]                 # SSL step vs plain step
 
 ``layers`` prints, per layer, the time of each method, its speedup over dense, the ideal
 speedup (FLOP ratio) and the efficiency measured/ideal, and writes them as CSV.
@@ -23,25 +23,25 @@ from .experiments import speed
 from .regularizers import GroupLasso
 from .results import device_name
 
-SHOW = ["row", "method", "layer", "threads", "element sparsity %", "ideal speedup", "speedup gemm: csr",
+SHOW = ["table4 row", "method", "layer", "threads", "element sparsity %", "ideal speedup", "speedup gemm: csr",
         "speedup gemm: compact", "efficiency", "speedup layer: im2col+compact", "speedup layer: conv thinned",
         "speedup gemm: 2:4", "time gemm: dense"]
 
 
 def layers_cmd(args) -> pd.DataFrame:
     if args.model:
-        net = models.build(args.model)
+        network = models.get(args.model)
+        net = network.build()
         if args.weights:
             net.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=False).get("model"))
         net = net.to(args.device)
-        specs, weights = timing.specs_from_model(net, models.INPUT_SHAPES[args.model])
-        rows = []
+        lines = []
         for t in args.threads:
-            for spec, w in zip(specs, weights):
-                line = timing.time_layer(spec, w, threads=t, min_run_time=args.min_run_time)
-                rows.append({"model": args.model, **line, **timing.speedups(line)})
-        return pd.DataFrame(rows)
-    return speed.measure(tuple(args.rows), threads=tuple(args.threads), device=args.device,
+            for layer in timing.conv_layers(net, network.input_shape):
+                line = timing.time_layer(layer, layer.module.weight.detach(), threads=t, min_run_time=args.min_run_time)
+                lines.append({"model": args.model, **line, **timing.speedups(line)})
+        return pd.DataFrame(lines)
+    return speed.measure(tuple(args.table4_rows), threads=tuple(args.threads), device=args.device,
                          min_run_time=args.min_run_time, seed=args.seed)
 
 
@@ -50,13 +50,14 @@ def step_times(name: str, *, lam: float = 1e-3, batch: int | None = None, min_ru
     on every conv, plus the post-step zeroing) on ``name``, same batch, CPU or CUDA."""
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
-    net = models.build(name).to(dev)
-    batch = batch or (64 if name in ("lenet", "mlp") else 128)
-    x = torch.randn(batch, *models.INPUT_SHAPES[name], device=dev)
+    network = models.get(name)
+    net = network.build().to(dev)
+    batch = batch or network.solvers.get("ssl", network.solvers.get("baseline")).batch_size
+    x = torch.randn(batch, *network.input_shape, device=dev)
     y = torch.randint(0, 10, (batch,), device=dev)
     opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-    structures = {"filter": lam, "channel": lam} if name != "mlp" else {"neuron_in": lam, "neuron_out": lam}
-    reg = GroupLasso.from_spec(net, structures)
+    # filter = a neuron's inputs and channel = its outputs in a network without convs
+    reg = GroupLasso.from_spec(net, {"filter": lam, "channel": lam})
 
     def plain():
         opt.zero_grad()
@@ -83,8 +84,10 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     lay = sub.add_parser("layers", help="dense vs CSR vs compact GEMM per conv layer")
-    lay.add_argument("--rows", type=int, nargs="+", default=[1, 2, 4, 5], help="Table 4 rows (sparsity)")
-    lay.add_argument("--model", default=None, help="time a model's conv layers instead (e.g. lenet)")
+    lay.add_argument("--table4-rows", type=int, nargs="+", default=[1, 2, 4, 5],
+                     help="Table 4 rows whose sparsity to time")
+    lay.add_argument("--model", default=None, choices=sorted(models.NETWORKS),
+                     help="time a network's conv layers instead")
     lay.add_argument("--weights", default=None, help="with --model: a checkpoint/stage file with 'model' weights")
     lay.add_argument("--threads", type=int, nargs="+", default=[1])
     lay.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -92,7 +95,7 @@ def main(argv=None) -> int:
     lay.add_argument("--seed", type=int, default=0)
     lay.add_argument("--out", default=None, help="CSV file to write")
     st = sub.add_parser("step", help="time of an SSL training step vs a plain one")
-    st.add_argument("--models", nargs="+", default=["lenet", "resnet20"])
+    st.add_argument("--models", nargs="+", required=True, choices=sorted(models.NETWORKS))
     st.add_argument("--min-run-time", type=float, default=2.0)
     st.add_argument("--out", default=None)
     args = ap.parse_args(argv)

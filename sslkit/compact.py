@@ -12,9 +12,9 @@ Three removals, each exact:
 - columns and rows: a conv whose lowered weight still has all-zero columns (shape fibers) or
   rows (zero filters whose channel stays alive, e.g. through a shortcut) becomes a
   :class:`LoweredConv`, which gathers only the needed rows of the im2col matrix and computes
-  only the non-zero filters; a linear layer
-  with all-zero columns reads only its live inputs through a :class:`Select` (an MLP's first
-  layer thus drops the pixels that lost every connection).
+  only the non-zero filters; a linear layer with all-zero columns reads only its live inputs
+  through a :class:`Select` (a fully connected network's first layer thus drops the pixels
+  that lost every connection).
 
 Channels are left alone (not removed) where removal would not be exact or is not supported:
 across grouped convolutions and where a cross-channel LRN follows.
@@ -27,8 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import groups as G
-from .groups import LAYER_TYPES
+from .groups import LAYER_TYPES, lowered, zero_groups
+from .lowering import live
 
 
 # ---------------------------------------------------------------------------- modules
@@ -75,13 +75,13 @@ class LoweredConv(nn.Module):
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
         g, n = conv.groups, conv.out_channels
-        w = G.lowered(conv.weight.detach(), g)
-        nz = w != 0
-        rows, cols = _kept(nz.any(2)), _kept(nz.any(1))                      # (g, R), (g, K)
+        w = lowered(conv.weight.detach(), g)
+        live_rows, live_cols = live(conv.weight, g)
+        rows, cols = _kept(live_rows), _kept(live_cols)                      # (g, R), (g, K)
         w = torch.gather(w, 1, rows[:, :, None].expand(g, rows.shape[1], w.shape[2]))
         self.weight = nn.Parameter(torch.gather(w, 2, cols[:, None, :].expand(g, rows.shape[1], cols.shape[1])))
         self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone())
-        self.register_buffer("col_index", (cols + torch.arange(g)[:, None] * nz.shape[2]).flatten())
+        self.register_buffer("col_index", (cols + torch.arange(g)[:, None] * w.shape[2]).flatten())
         self.register_buffer("row_index", (rows + torch.arange(g)[:, None] * (n // g)).flatten())
         self.groups, self.out_channels = g, n
         self.kernel_size, self.stride, self.padding, self.dilation = (conv.kernel_size, conv.stride,
@@ -115,14 +115,13 @@ def _bn_constant(bn: nn.modules.batchnorm._BatchNorm) -> torch.Tensor:
 
 def _zero_rows(m: nn.Module) -> torch.Tensor:
     """Per output channel: all weights (and the bias) are zero."""
-    dead = m.weight.detach().reshape(m.weight.shape[0], -1).eq(0).all(1)
+    dead = zero_groups(m.weight, "filter", getattr(m, "groups", 1))
     return dead & (m.bias.detach() == 0) if m.bias is not None else dead
 
 
 def _zero_cols(m: nn.Module) -> torch.Tensor:
     """Per input channel / feature: all weights reading it are zero (ungrouped layers)."""
-    w = m.weight.detach()
-    return w.transpose(0, 1).reshape(w.shape[1], -1).eq(0).all(1)
+    return zero_groups(m.weight, "channel")
 
 
 # ---------------------------------------------------------------------------- depth
@@ -236,24 +235,24 @@ def remove_dead_channels(model: nn.Module, example: torch.Tensor) -> int:
 def lower_sparse_columns(model: nn.Module) -> list[str]:
     """Layers whose lowered weight still has all-zero columns (or, for convs, rows) compute on
     the non-zero ones only (in place): a conv becomes a :class:`LoweredConv`; a linear layer reads its live inputs
-    through a :class:`Select` (for an MLP's first layer: the pixels that kept a connection).
+    through a :class:`Select` (for a fully connected network's first layer: the pixels that kept a connection).
     Returns the changed layers' names."""
     changed = []
     for name, m in list(model.named_modules()):
         if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros":
-            nz = G.lowered(m.weight.detach(), m.groups) != 0
-            if not (nz.any(1).all() and nz.any(2).all()):   # a zero column or a zero row left
+            rows, cols = live(m.weight, m.groups)
+            if not (rows.all() and cols.all()):              # a zero column or a zero row left
                 _set(model, name, LoweredConv(m))
                 changed.append(name)
         elif isinstance(m, nn.Linear):
-            live = torch.nonzero(~_zero_cols(m)).flatten()
-            if 0 < len(live) < m.in_features:
-                new = nn.Linear(len(live), m.out_features, bias=m.bias is not None,
+            inputs = torch.nonzero(~_zero_cols(m)).flatten()
+            if 0 < len(inputs) < m.in_features:
+                new = nn.Linear(len(inputs), m.out_features, bias=m.bias is not None,
                                 device=m.weight.device, dtype=m.weight.dtype)
-                new.weight.copy_(m.weight[:, live])
+                new.weight.copy_(m.weight[:, inputs])
                 if m.bias is not None:
                     new.bias.copy_(m.bias)
-                _set(model, name, nn.Sequential(Select(live), new))
+                _set(model, name, nn.Sequential(Select(inputs), new))
                 changed.append(name)
     return changed
 

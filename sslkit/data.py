@@ -1,18 +1,18 @@
 """Data: where it lives, how it is read, and how it becomes device tensors.
 
 The data root is chosen as: the explicit ``data_root`` argument, else the environment
-variable ``SSLKIT_DATA``, else ``~/.cache/sslkit/data``. Inside the root these layouts are
-recognised:
+variable ``SSLKIT_DATA``, else ``~/.cache/sslkit/data`` (see :mod:`sslkit.settings`). Inside
+the root these layouts are recognised:
 
     MNIST/raw/*-ubyte                      torchvision's MNIST layout (byte-exact files)
     cifar-10-batches-py/                   torchvision's official CIFAR-10 batches
     cifar10-jpeg/{train,test}/<class>/     an image folder (e.g. ../shared/data)
     cifar10/{train,test}/<class>/          the same, another common name
-    imagenette2-320/{train,val}/<wnid>/    ImageNet-style folder (also imagenette*/ and imagenet/)
 
-MNIST and CIFAR-10 are decoded once into uint8 tensors (cached as ``.pt`` next to the
-decoded folder's cache, written atomically) and kept on the training device, so training
-never decodes images per epoch.
+MNIST and CIFAR-10 are decoded once into tensors kept on the training device, so training
+never decodes images per epoch; CIFAR-10 image folders are decoded once into uint8 tensors
+cached under ``<cache>/decoded/`` (written atomically). :func:`load` gives a network's splits
+by the data set and normalization its record names.
 """
 from __future__ import annotations
 
@@ -25,13 +25,9 @@ from typing import NamedTuple
 import torch
 
 from .io import atomic_torch_save
-
-ENV_VAR = "SSLKIT_DATA"
-DEFAULT_ROOT = Path("~/.cache/sslkit/data").expanduser()
-CACHE_DIR = Path(os.environ.get("SSLKIT_CACHE", "~/.cache/sslkit")).expanduser()
+from . import settings
 
 CIFAR_FOLDERS = ("cifar10-jpeg", "cifar10")
-IMAGENET_FOLDERS = ("imagenette2-320", "imagenette2", "imagenette", "imagenet")
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel means of the training set, in [0,1]
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
@@ -53,17 +49,13 @@ class TensorData(NamedTuple):
         """The first ``n`` samples (all when ``n`` is None or larger than the split)."""
         return self if n is None or n >= len(self) else TensorData(self.x[:n], self.y[:n])
 
-    def to(self, device) -> "TensorData":
-        return TensorData(self.x.to(device), self.y.to(device))
 
+class Splits(NamedTuple):
+    """A network's training and test tensors, and one line naming the data actually used."""
 
-def resolve_root(data_root: str | os.PathLike | None = None) -> Path:
-    """The data root: ``data_root`` if given, else ``$SSLKIT_DATA``, else the default cache."""
-    if data_root:
-        return Path(data_root).expanduser()
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    return DEFAULT_ROOT
+    train: TensorData
+    test: TensorData
+    description: str
 
 
 def _not_found(name: str, tried: list[Path], hint: str) -> DataNotFoundError:
@@ -71,7 +63,7 @@ def _not_found(name: str, tried: list[Path], hint: str) -> DataNotFoundError:
     return DataNotFoundError(
         f"{name} not found. Looked in:\n{places}\n"
         f"Provide it by passing data_root=... (notebooks: the `data_root` parameter; "
-        f"make: DATA=...), or by setting {ENV_VAR}=<folder>, where the folder holds {hint}. "
+        f"make: DATA=...), or by setting {settings.DATA_ENV}=<folder>, where the folder holds {hint}. "
         f"When online, the download goes to the data root."
     )
 
@@ -96,21 +88,25 @@ def _download(fn, root: Path) -> None:
 
 # ---------------------------------------------------------------------------- MNIST
 def mnist(train: bool = True, *, data_root: str | os.PathLike | None = None, download: bool = True,
-          device: str | torch.device = "cpu") -> TensorData:
-    """MNIST as tensors on ``device``: x is (N, 1, 28, 28) uint8 pixels / 256 (Caffe's LeNet
-    scaling), y the labels.
+          device: str | torch.device = "cpu", normalize: str = "scale256") -> TensorData:
+    """MNIST as tensors on ``device``: x is (N, 1, 28, 28), y the labels.
 
     Args:
         train: the 60,000-image training split, else the 10,000-image test split.
-        data_root: the data root (see :func:`resolve_root`).
+        data_root: the data root (see :func:`sslkit.settings.data_root`).
         download: try torchvision's download when the files are missing (fails offline).
         device: where the tensors live.
+        normalize: ``"scale256"``, uint8 pixels / 256 (the scale of Caffe's MNIST examples),
+            the only one.
     Raises:
         DataNotFoundError: the files are missing and could not be downloaded.
     """
     from torchvision.datasets import MNIST
 
-    root = resolve_root(data_root)
+    if normalize != "scale256":
+        raise ValueError(f"MNIST's normalize must be 'scale256', got {normalize!r}")
+
+    root = settings.data_root(data_root)
     try:
         ds = MNIST(str(root), train=train, download=False)
     except RuntimeError:
@@ -148,7 +144,7 @@ def _cifar_uint8(root: Path, train: bool, download: bool) -> tuple[torch.Tensor,
         folder = root / name / split
         tried.append(folder)
         if folder.is_dir():
-            cache = CACHE_DIR / "decoded" / f"{name}-{split}.pt"
+            cache = settings.cache_dir() / "decoded" / f"{name}-{split}.pt"
             if cache.exists() and cache.stat().st_mtime >= folder.stat().st_mtime:
                 x, y = torch.load(cache)
             else:
@@ -180,13 +176,13 @@ def cifar10(train: bool = True, *, data_root: str | os.PathLike | None = None, d
 
     Args:
         train: training split (50,000) or test split (10,000).
-        data_root: the data root (see :func:`resolve_root`).
+        data_root: the data root (see :func:`sslkit.settings.data_root`).
         download: try torchvision's download when no layout is found.
         device: where the tensors live.
-        normalize: ``"mean"`` subtracts the per-channel training mean (Caffe's ConvNet,
-            pixels in [0, 255] as Caffe feeds them); ``"std"`` standardizes per channel (ResNet).
+        normalize: ``"mean"`` subtracts the per-channel training mean from pixels in [0, 255],
+            as Caffe feeds them; ``"std"`` standardizes per channel (He et al.).
     """
-    x, y, _ = _cifar_uint8(resolve_root(data_root), train, download)
+    x, y, _ = _cifar_uint8(settings.data_root(data_root), train, download)
     x = x.to(device=device, dtype=torch.float32) / 255.0
     mean = torch.tensor(CIFAR_MEAN, device=device).view(1, 3, 1, 1)
     if normalize == "mean":
@@ -198,9 +194,28 @@ def cifar10(train: bool = True, *, data_root: str | os.PathLike | None = None, d
     return TensorData(x, y.to(device))
 
 
+LOADERS = {"mnist": mnist, "cifar10": cifar10}
+
+
+def load(dataset: str, normalize: str, *, train: int | None = None, test: int | None = None,
+         data_root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Splits:
+    """Both splits of ``dataset`` (``mnist`` or ``cifar10``) on ``device``, normalized as
+    ``normalize`` (see each loader), cut to the first ``train`` / ``test`` samples (None: all).
+
+    Raises:
+        ValueError: an unknown data set. DataNotFoundError: the data is missing.
+    """
+    if dataset not in LOADERS:
+        raise ValueError(f"no loader for data set {dataset!r}; there are {sorted(LOADERS)}")
+    tr, te = (LOADERS[dataset](split, data_root=data_root, device=device, normalize=normalize)
+              for split in (True, False))
+    tr, te = tr.subset(train), te.subset(test)
+    return Splits(tr, te, f"{describe(dataset, data_root)}; {len(tr)} train / {len(te)} test images")
+
+
 def describe(dataset: str, data_root: str | os.PathLike | None = None) -> str:
     """One line naming the data actually used (for a notebook's provenance)."""
-    root = resolve_root(data_root)
+    root = settings.data_root(data_root)
     if dataset == "mnist":
         return f"MNIST from {root / 'MNIST' / 'raw'}"
     if dataset == "cifar10":
@@ -209,29 +224,6 @@ def describe(dataset: str, data_root: str | os.PathLike | None = None) -> str:
                 return f"CIFAR-10 from {root / name} (image folder; JPEG copies differ slightly from the official files)"
         return f"CIFAR-10 from {root / 'cifar-10-batches-py'}"
     return f"{dataset} from {root}"
-
-
-# ---------------------------------------------------------------------------- ImageNet-style folders
-def image_folder(split: str = "train", *, data_root: str | os.PathLike | None = None,
-                 crop: int = 227, resize: int = 256):
-    """An ImageNet-style folder (ImageNet or the Imagenette stand-in) as a torchvision
-    ``ImageFolder`` with CaffeNet's preprocessing: resize to ``resize``, random ``crop`` and
-    mirroring for training, centre crop otherwise. Returns the dataset (use a DataLoader;
-    these images are too many to keep decoded in memory)."""
-    from torchvision import transforms as T
-    from torchvision.datasets import ImageFolder
-
-    root = resolve_root(data_root)
-    tried = [root / name / split for name in IMAGENET_FOLDERS]
-    folder = next((p for p in tried if p.is_dir()), None)
-    if folder is None:
-        raise _not_found("An ImageNet-style folder", tried, "imagenette2-320/{train,val}/<wnid>/*.JPEG")
-    norm = T.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
-    if split == "train":
-        tf = T.Compose([T.Resize(resize), T.RandomCrop(crop), T.RandomHorizontalFlip(), T.ToTensor(), norm])
-    else:
-        tf = T.Compose([T.Resize(resize), T.CenterCrop(crop), T.ToTensor(), norm])
-    return ImageFolder(str(folder), transform=tf)
 
 
 # ---------------------------------------------------------------------------- batching and augmentation

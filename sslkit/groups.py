@@ -9,20 +9,23 @@ GEMM matrix (N/g rows, C/g*M*K columns) per group. A linear weight (out, in) is 
     shape       W[:, c, m, k] (within a conv group)     a column            g*C/g*M*K
     kernel2d    W[n, c, :, :]                           M*K cells of a row  N*C/g
     depth       the whole W                             everything          1
+    element     W[n, c, m, k]: one weight (l1)          one cell            N*C/g*M*K
 
 For a linear layer ``filter`` is a neuron's input connections (a row) and ``channel`` an input
 neuron's output connections (a column); ``neuron_in`` and ``neuron_out`` are their aliases.
+Group Lasso over ``element`` groups (alias ``l1``) is the non-structured l1 penalty, as
+the paper's comparison uses it: sum |w|, subgradient sign(w).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
-STRUCTURES = ("filter", "channel", "shape", "kernel2d", "depth")
-ALIASES = {"neuron_in": "filter", "neuron_out": "channel", "row": "filter", "column": "shape"}
+STRUCTURES = ("filter", "channel", "shape", "kernel2d", "depth", "element")
+ALIASES = {"neuron_in": "filter", "neuron_out": "channel", "row": "filter", "column": "shape", "l1": "element"}
 # Dimensions of the (g, N/g, C/g, M, K) view that one group spans.
 _REDUCE = {"filter": (2, 3, 4), "channel": (1, 3, 4), "shape": (1,), "kernel2d": (3, 4),
-           "depth": (0, 1, 2, 3, 4)}
+           "depth": (0, 1, 2, 3, 4), "element": ()}
 
 
 def canonical(structure: str) -> str:
@@ -56,6 +59,7 @@ def lowered(weight: torch.Tensor, groups: int = 1) -> torch.Tensor:
 
 
 def module_groups(module: nn.Module) -> int:
+    """A layer's conv groups (1 for a linear layer)."""
     return getattr(module, "groups", 1)
 
 
@@ -68,9 +72,12 @@ def group_norms(weight: torch.Tensor, structure: str, groups: int = 1, keepdim: 
         fibers, (N, C/g) 2-D kernels, or a scalar for depth.
     """
     s = canonical(structure)
-    norms = torch.linalg.vector_norm(view5(weight, groups), dim=_REDUCE[s], keepdim=True)
+    v = view5(weight, groups)
+    norms = torch.linalg.vector_norm(v, dim=_REDUCE[s], keepdim=True) if _REDUCE[s] else v.abs()
     if keepdim:
         return norms
+    if s == "element":
+        return norms.reshape(weight.shape)
     if s == "kernel2d":
         return norms.reshape(weight.shape[0], -1)
     return norms.reshape(-1) if s != "depth" else norms.reshape(())
@@ -87,7 +94,7 @@ def group_size(weight: torch.Tensor, structure: str, groups: int = 1) -> int:
 
 def zero_groups(weight: torch.Tensor, structure: str, groups: int = 1) -> torch.Tensor:
     """Boolean tensor (laid out as :func:`group_norms`): True where a group is entirely zero."""
-    return group_norms(weight.detach(), structure, groups) == 0
+    return group_norms((weight.detach() != 0).float(), structure, groups) == 0  # exact: no underflow
 
 
 def expand(mask_or_scale: torch.Tensor, weight: torch.Tensor, structure: str, groups: int = 1) -> torch.Tensor:

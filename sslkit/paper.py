@@ -1,24 +1,17 @@
 """The papers' numbers, with their own row labels (from ../shared/paper/TARGETS.md), so every
-notebook can put them beside its own results. Errors are in percent."""
+notebook can put them beside its own results. Errors are in percent.
+
+Each table the SSL pipeline compares with is declared as a :class:`PaperTable`: the network
+it is about, its rows, and its columns, each naming the statistic of ours it compares with
+(a column of :func:`sslkit.report.sparsity_report`, or a function of that report). A
+network's own baseline error is in its record (``sslkit/models/``).
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import pandas as pd
-
-# Baseline top-1 test errors (%).
-BASELINE_ERROR = {
-    "lenet": 0.9,       # Table 1 / Table 2, LeNet 1
-    "mlp": 1.43,        # MLP table, MLP 1
-    "convnet": 17.9,    # Table 3, ConvNet 1
-    "resnet20": 8.82,   # Figure 6
-    "resnet32": 7.51,   # Figure 6
-    "caffenet": 42.63,  # Table 4
-}
-
-
-def baseline_error(model: str) -> float:
-    """The paper's baseline error (%) of ``model``."""
-    return BASELINE_ERROR[model]
-
 
 # Per-layer values are lists in layer order (conv1, conv2, ... or input, hidden1, ...).
 TABLE1 = [  # LeNet, filter-wise and channel-wise SSL
@@ -36,7 +29,7 @@ MLP_TABLE = [  # neurons: input, hidden1, hidden2, output; FLOP per layer
     dict(row="MLP 2", error=1.34, neurons=[469, 294, 166, 10], flop=[35.18, 32.54, 55.33]),
     dict(row="MLP 3", error=1.53, neurons=[434, 174, 78, 10], flop=[19.26, 9.05, 26.00]),
 ]
-MLP2_DEAD_PIXELS = 40.18  # Figure 4(b): % of input pixels with no connection left in MLP 2
+MLP_TABLE[1]["dead_pixels"] = 40.18  # Figure 4(b): % of input pixels with no connection left in MLP 2
 TABLE3 = [  # ConvNet on CIFAR-10; row/column sparsity of the lowered weight matrices (%)
     dict(row="ConvNet 1", error=17.9, row_sparsity=[12.5, 0, 0], column_sparsity=[0, 0, 0], speedup=[1.00, 1.00, 1.00]),
     dict(row="ConvNet 2", error=17.9, row_sparsity=[50.0, 28.1, 1.6], column_sparsity=[0, 59.3, 35.1], speedup=[1.43, 3.05, 1.57]),
@@ -56,7 +49,7 @@ TABLE4 = [
          row_sparsity=[0.0, 0.0, 0.0, 0.0, 0.0],
          cpu_speedup=[1.00, 1.27, 1.64, 1.68, 1.32], gpu_speedup=[1.00, 1.25, 1.63, 1.72, 1.36]),
 ]
-TABLE4_AVERAGE_SPEEDUP = {"ssl": {"cpu": 5.1, "gpu": 3.1}, "l1": {"cpu": 3.0, "gpu": 0.9}}
+TABLE4_NETWORK = "caffenet"
 TABLE4_DEVICES = {"cpu": "Intel Xeon E5-2630, 1 thread (MKL)", "gpu": "GeForce GTX TITAN Black (cuBLAS/cuSPARSE)"}
 
 
@@ -68,15 +61,76 @@ def table4_row(row: int) -> dict:
     raise ValueError(f"Table 4 has rows 1-5, got {row!r}")
 
 
-TABLES = {"table1": TABLE1, "table2": TABLE2, "mlp": MLP_TABLE, "table3": TABLE3}
-
-
 def dashed(values, fmt: str = "{:g}", dash: str = "–") -> str:
     """Per-layer values the paper's way: ``[5, 19]`` -> ``"5–19"``."""
     return dash.join(fmt.format(v) for v in values)
 
 
-def table(name: str) -> pd.DataFrame:
-    """A paper table by name (``table1``, ``table2``, ``mlp``, ``table3``) as a DataFrame with
-    its row labels; per-layer columns hold lists."""
-    return pd.DataFrame(TABLES[name])
+def _neurons(report: pd.DataFrame) -> list[int]:
+    """Neurons left per layer of a fully connected network: the first layer's inputs, then
+    each layer's outputs."""
+    return [int(report["channels left"].iloc[0])] + [int(v) for v in report["filters left"]]
+
+
+def _dead_inputs(report: pd.DataFrame) -> float:
+    """% of the first layer's inputs (an MLP's pixels) with no connection left."""
+    first = report.iloc[0]
+    return 100 * (1 - first["channels left"] / first["channels"])
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a paper table and the statistic of ours it compares with.
+
+    Attributes:
+        key: the column's key in the paper's rows (a per-layer list, or one number).
+        ours: a column of the sparsity report (one value per layer), or a function of the
+            report returning a list (or one number).
+        fmt: how our values are written; ``paper_fmt``: the paper's.
+        layers: ``conv`` (the report's conv layers) or ``all``.
+    """
+
+    key: str
+    ours: str | Callable[[pd.DataFrame], object]
+    fmt: str
+    paper_fmt: str = "{:g}"
+    layers: str = "conv"
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    """A paper table: the network it is about, its rows (the first is the baseline), the
+    columns that compare with ours, and the registered figures (:mod:`sslkit.figures`) that
+    go with it."""
+
+    name: str
+    network: str
+    rows: list[dict]
+    columns: tuple[Column, ...]
+    figures: tuple[str, ...] = ()
+
+
+_FLOP = Column("flop", "FLOP %", "{:.3g}%", "{:g}%")
+_SPEEDUP = Column("speedup", "speedup (1 thread)", "{:.2f}", "{:.2f}")
+TABLES = {t.name: t for t in (
+    PaperTable("table1", "lenet", TABLE1, (Column("filters", "filters left", "{:d}", "{:d}"),
+                                           Column("channels", "channels left", "{:d}", "{:d}"), _FLOP, _SPEEDUP),
+               figures=("figure3_conv1_filters",)),
+    PaperTable("table2", "lenet", TABLE2, (Column("filter_size", "filter size left", "{:g}"),
+                                           Column("channels", "channels left", "{:d}", "{:d}"), _FLOP, _SPEEDUP),
+               figures=("figure3_conv1_filters",)),
+    PaperTable("mlp", "mlp", MLP_TABLE, (Column("neurons", _neurons, "{:d}", "{:d}", layers="all"),
+                                         Column("flop", "FLOP %", "{:.4g}%", "{:g}%", layers="all"),
+                                         Column("dead_pixels", _dead_inputs, "{:.2f}%", "{:.2f}%", layers="all")),
+               figures=("figure4b_input_pixels",)),
+    PaperTable("table3", "convnet", TABLE3, (Column("row_sparsity", "row sparsity %", "{:.1f}%", "{:g}%"),
+                                             Column("column_sparsity", "column sparsity %", "{:.1f}%", "{:g}%"),
+                                             _SPEEDUP)),
+)}
+
+
+def table(name: str) -> PaperTable:
+    """The paper table ``name``; a ``ValueError`` naming the known ones otherwise."""
+    if name not in TABLES:
+        raise ValueError(f"no paper table {name!r}; there are {sorted(TABLES)}")
+    return TABLES[name]

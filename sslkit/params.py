@@ -1,8 +1,14 @@
-"""Checking an experiment's parameters against its ``run`` signature, with clear errors."""
+"""Checking an experiment's parameters against its ``run`` signature, with clear errors.
+
+The type a parameter takes is its annotation (``int``, ``float``, ``str | None``, ``dict``,
+``list``, ...), so a parameter whose default is ``None`` is checked too.
+"""
 from __future__ import annotations
 
 import ast
 import inspect
+import types
+import typing
 
 
 def parse_value(text: str):
@@ -13,23 +19,49 @@ def parse_value(text: str):
         return text
 
 
+def accepts(annotation, value) -> bool:
+    """Whether ``value`` fits ``annotation``: unions, ``None``, plain classes and generics
+    (``list[int]`` checks the container only); an int fits a float; a bool fits only a bool;
+    a list and a tuple fit each other."""
+    if annotation in (inspect.Parameter.empty, typing.Any):
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(accepts(a, value) for a in typing.get_args(annotation))
+    if annotation is None or annotation is type(None):
+        return value is None
+    base = typing.get_origin(annotation) or annotation
+    if isinstance(value, bool) or base is bool:
+        return isinstance(value, bool) and base is bool
+    if base is float:
+        return isinstance(value, (int, float))
+    if base in (list, tuple):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, base) if isinstance(base, type) else True
+
+
+def _type_name(annotation) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
 def check(fn, params: dict) -> dict:
-    """``params`` if every name is a parameter of ``fn`` whose default has a compatible type;
-    else a ``ValueError`` naming the bad parameter and the valid ones."""
+    """``params`` if every name is a keyword parameter of ``fn`` and every value fits its
+    annotation; else a ``ValueError`` naming the bad parameter (and the valid names)."""
     sig = inspect.signature(fn)
+    hints = typing.get_type_hints(fn)
     names = [n for n, p in sig.parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
     for key, value in params.items():
         if key not in names:
             raise ValueError(f"unknown parameter {key!r} for {fn.__module__}.run; valid: {', '.join(names)}")
-        default = sig.parameters[key].default
-        if default is None or default is inspect.Parameter.empty or value is None:
-            continue
-        ok = isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int)) \
-            or (isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)))
-        if not ok or (isinstance(default, (int, float)) and isinstance(value, bool) != isinstance(default, bool)):
-            raise ValueError(f"parameter {key!r} should be {type(default).__name__} like its default "
-                             f"{default!r}, got {value!r}")
+        annotation = hints.get(key, inspect.Parameter.empty)
+        if not accepts(annotation, value):
+            raise ValueError(f"parameter {key!r} should be {_type_name(annotation)}, got {value!r}")
     return params
+
+
+def missing(fn, params: dict) -> list[str]:
+    """The parameters of ``fn`` without a default that ``params`` does not set."""
+    return [n for n, p in inspect.signature(fn).parameters.items()
+            if p.default is p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n not in params]
 
 
 def merge(params: dict, fixed: dict, *, by: str) -> dict:

@@ -1,4 +1,5 @@
-"""Group Lasso (SSL) and the non-structured L1 regularizer, as the authors' Caffe code applies them.
+"""Group Lasso (SSL), and the non-structured l1 penalty as its one-weight groups, as the
+authors' Caffe code applies them.
 
 The default ``subgradient`` update adds lambda * w / ||w_g|| to each weight's gradient (0 where
 the group is zero) before the SGD step, and after the step sets every weight with
@@ -6,7 +7,8 @@ the group is zero) before the SGD step, and after the step sets every weight wit
 after the step: w_g <- max(0, 1 - lr*lambda/||w_g||) * w_g (group soft-thresholding).
 
     reg = GroupLasso.from_spec(model, {"conv1": {"filter": 5e-3, "channel": 5e-3}, "conv2": {...}})
-    train(model, data, schedule, hooks=reg.hooks())
+    train(model, data, schedule, hooks=[reg])       # reg is a trainer hook (after_backward, post_step)
+    l1 = GroupLasso.from_spec(model, {"l1": 1e-4})  # non-structured: sum |w|
 """
 from __future__ import annotations
 
@@ -16,9 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from . import groups as G
-from .groups import LAYER_TYPES
-from .train import Hooks
+from .groups import LAYER_TYPES, canonical, group_norms, group_size, module_groups, view5
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Term:
     @property
     def coef(self) -> float:
         w = self.module.weight
-        return self.strength * (math.sqrt(G.group_size(w, self.structure, G.module_groups(self.module)))
+        return self.strength * (math.sqrt(group_size(w, self.structure, module_groups(self.module)))
                                 if self.weighted else 1.0)
 
 
@@ -85,7 +85,7 @@ class GroupLasso:
         self.terms = [t for t in terms if t.strength > 0]
         self.threshold, self.mode = threshold, mode
         for t in self.terms:
-            G.canonical(t.structure)
+            canonical(t.structure)
 
     @classmethod
     def from_spec(cls, model: nn.Module, spec: dict, *, layers: list[str] | None = None,
@@ -97,12 +97,12 @@ class GroupLasso:
         if spec and all(isinstance(v, dict) for v in spec.values()):
             for name, module in _layers(model, list(spec)).items():
                 for structure, lam in spec[name].items():
-                    terms.append(Term(name, module, G.canonical(structure), _check_strength(lam, f"{name}.{structure}"), weighted))
+                    terms.append(Term(name, module, canonical(structure), _check_strength(lam, f"{name}.{structure}"), weighted))
         else:
             chosen = _default_layers(model, layers)
             for structure, lam in spec.items():
                 lam = _check_strength(lam, structure)
-                terms += [Term(n, m, G.canonical(structure), lam, weighted) for n, m in chosen.items()]
+                terms += [Term(n, m, canonical(structure), lam, weighted) for n, m in chosen.items()]
         return cls(terms, **kwargs)
 
     def penalty(self) -> torch.Tensor:
@@ -110,16 +110,16 @@ class GroupLasso:
         total = torch.zeros((), device=self.terms[0].module.weight.device) if self.terms else torch.zeros(())
         for t in self.terms:
             w = t.module.weight
-            total = total + t.coef * G.group_norms(w, t.structure, G.module_groups(t.module)).sum()
+            total = total + t.coef * group_norms(w, t.structure, module_groups(t.module)).sum()
         return total
 
     @torch.no_grad()
     def subgradient(self, term: Term) -> torch.Tensor:
         """d R_term / d w = lambda * c_g * w / ||w_g||, and 0 on all-zero groups."""
         w = term.module.weight
-        norms = G.group_norms(w, term.structure, G.module_groups(term.module), keepdim=True)
+        norms = group_norms(w, term.structure, module_groups(term.module), keepdim=True)
         scale = torch.where(norms > 0, term.coef / norms, torch.zeros_like(norms))
-        return (G.view5(w, G.module_groups(term.module)) * scale).reshape(w.shape)
+        return (view5(w, module_groups(term.module)) * scale).reshape(w.shape)
 
     @torch.no_grad()
     def add_subgradient(self, model: nn.Module | None = None) -> None:
@@ -136,10 +136,10 @@ class GroupLasso:
     def prox(self, lr: float) -> None:
         """Group soft-thresholding with step ``lr`` (the proximal variant's post-step)."""
         for t in self.terms:
-            w, g = t.module.weight, G.module_groups(t.module)
-            norms = G.group_norms(w, t.structure, g, keepdim=True)
+            w, g = t.module.weight, module_groups(t.module)
+            norms = group_norms(w, t.structure, g, keepdim=True)
             shrink = torch.clamp(1 - lr * t.coef / norms.clamp_min(1e-30), min=0)
-            G.view5(w, g).mul_(shrink)
+            view5(w, g).mul_(shrink)
 
     @torch.no_grad()
     def zero_small(self) -> None:
@@ -149,52 +149,13 @@ class GroupLasso:
         for w in {id(t.module.weight): t.module.weight for t in self.terms}.values():
             w.masked_fill_(w.abs() < self.threshold, 0.0)
 
+    def after_backward(self, model: nn.Module) -> None:
+        """The trainer hook: the subgradient mode adds the penalty's subgradient to ``.grad``."""
+        if self.mode == "subgradient":
+            self.add_subgradient()
+
     def post_step(self, model: nn.Module, optimizer: torch.optim.Optimizer, it: int) -> None:
+        """The trainer hook: the proximal step (proximal mode), then zeroing below the threshold."""
         if self.mode == "proximal":
             self.prox(optimizer.param_groups[0]["lr"])
         self.zero_small()
-
-    def hooks(self) -> Hooks:
-        """The trainer hooks that apply this regularizer."""
-        return Hooks(after_backward=self.add_subgradient if self.mode == "subgradient" else None,
-                     post_step=self.post_step)
-
-
-class L1:
-    """Non-structured L1: lambda * sum |w| over the chosen layers' weights (the paper's
-    comparison), with the same post-step zeroing below ``threshold``.
-
-    Args:
-        model: the network.
-        strength: lambda, or ``{layer: lambda}``.
-        layers: layers to regularize when ``strength`` is a number (default: all conv layers; all
-            linear layers if there are none).
-        threshold: post-step zeroing threshold (None: off).
-    """
-
-    def __init__(self, model: nn.Module, strength: float | dict, *, layers: list[str] | None = None,
-                 threshold: float | None = 1e-4):
-        if isinstance(strength, dict):
-            self.layers = {n: (m, _check_strength(strength[n], n)) for n, m in _layers(model, list(strength)).items()}
-        else:
-            lam = _check_strength(strength, "L1")
-            chosen = _default_layers(model, layers)
-            self.layers = {n: (m, lam) for n, m in chosen.items()}
-        self.threshold = threshold
-
-    def penalty(self) -> torch.Tensor:
-        return sum(lam * m.weight.abs().sum() for m, lam in self.layers.values())
-
-    @torch.no_grad()
-    def add_subgradient(self, model: nn.Module | None = None) -> None:
-        for m, lam in self.layers.values():
-            m.weight.grad.add_(torch.sign(m.weight), alpha=lam)
-
-    @torch.no_grad()
-    def post_step(self, model, optimizer, it) -> None:
-        if self.threshold is not None:
-            for m, _ in self.layers.values():
-                m.weight.masked_fill_(m.weight.abs() < self.threshold, 0.0)
-
-    def hooks(self) -> Hooks:
-        return Hooks(after_backward=self.add_subgradient, post_step=self.post_step)

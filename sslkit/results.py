@@ -1,7 +1,7 @@
 """Experiment results, their provenance, and where they are published."""
 from __future__ import annotations
 
-import datetime as _dt
+import datetime
 import os
 import platform
 from dataclasses import dataclass, field
@@ -11,18 +11,25 @@ import torch
 
 from . import __version__
 from .io import save_figure, write_csv, write_json
-
-REPO = Path(__file__).resolve().parent.parent
+from .settings import results_dir
 
 
 @dataclass
 class ExperimentResult:
-    """Tables (pandas DataFrames, by name), the provenance of the run that made them, and
-    objects for plotting or further use (e.g. trained models; not published)."""
+    """What an experiment returns.
+
+    Attributes:
+        name: the results folder's name (``figures/<name>/``).
+        tables: pandas DataFrames by name, each published as CSV.
+        meta: the provenance (profile, device, data, date, wall time, versions, parameters).
+        figures: names of registered figures (:mod:`sslkit.figures`) drawn from this result.
+        objects: anything the figures need that is not published (e.g. trained networks).
+    """
 
     name: str
     tables: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    figures: tuple[str, ...] = ()
     objects: dict = field(default_factory=dict)
 
 
@@ -45,22 +52,15 @@ def device_name(device: str | torch.device) -> str:
 def provenance(*, profile: str, device, data: str, wall_s: float, **extra) -> dict:
     """What every published result carries: profile, device, data, date, wall time, versions."""
     return {"profile": profile, "device": device_name(device), "data": data,
-            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "wall_s": round(wall_s, 1), "sslkit": __version__, "torch": torch.__version__, **extra}
-
-
-def figures_dir(profile: str) -> Path:
-    """Where results go: ``$SSLKIT_FIGURES`` if set; else ``figures/`` of the repository, except
-    for the smoke profile, whose meaningless numbers go to ``build/figures-smoke/``."""
-    if os.environ.get("SSLKIT_FIGURES"):
-        return Path(os.environ["SSLKIT_FIGURES"])
-    return REPO / ("build/figures-smoke" if profile == "smoke" else "figures")
 
 
 def publish(result: ExperimentResult, figures: dict | None = None, out: str | os.PathLike | None = None) -> Path:
     """Write ``result``'s tables as CSV, ``figures`` (name -> matplotlib figure) as PNG and PDF,
-    and ``provenance.json``, atomically, into ``out/<result.name>/``. Returns that folder."""
-    folder = Path(out or figures_dir(result.meta.get("profile", "quick"))) / result.name
+    and ``provenance.json``, each atomically, into ``out/<result.name>/`` (default: the
+    profile's results folder, see :func:`sslkit.settings.results_dir`). Returns that folder."""
+    folder = Path(out or results_dir(result.meta.get("profile", "quick"))) / result.name
     for name, df in result.tables.items():
         write_csv(df, folder / f"{name}.csv")
     for name, fig in (figures or {}).items():

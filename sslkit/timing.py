@@ -17,74 +17,18 @@ count); on CUDA the benchmark synchronizes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.benchmark as benchmark
 
-from . import groups as G
+from .groups import lowered, zero_groups
+from .lowering import LoweredLayer, live, trace
 
 
-@dataclass
-class ConvSpec:
-    """A conv layer's shape: input (C, H, W), N filters of M x K, stride, padding, groups."""
-
-    name: str
-    in_shape: tuple[int, int, int]
-    out_channels: int
-    kernel: int
-    stride: int = 1
-    padding: int = 0
-    groups: int = 1
-
-    @property
-    def rows(self) -> int:
-        return self.out_channels // self.groups
-
-    @property
-    def cols(self) -> int:
-        return self.in_shape[0] // self.groups * self.kernel * self.kernel
-
-    @property
-    def positions(self) -> int:
-        h = (self.in_shape[1] + 2 * self.padding - self.kernel) // self.stride + 1
-        w = (self.in_shape[2] + 2 * self.padding - self.kernel) // self.stride + 1
-        return h * w
-
-
-# CaffeNet's conv layers (227 x 227 input), for the paper's Table 4 and Figure 1.
-CAFFENET = [
-    ConvSpec("conv1", (3, 227, 227), 96, 11, stride=4),
-    ConvSpec("conv2", (96, 27, 27), 256, 5, padding=2, groups=2),
-    ConvSpec("conv3", (256, 13, 13), 384, 3, padding=1),
-    ConvSpec("conv4", (384, 13, 13), 384, 3, padding=1, groups=2),
-    ConvSpec("conv5", (384, 13, 13), 256, 3, padding=1, groups=2),
-]
-
-
-def specs_from_model(model: torch.nn.Module, input_shape: tuple[int, ...]) -> tuple[list[ConvSpec], list[torch.Tensor]]:
-    """The conv layers of a (trained) model as :class:`ConvSpec` s with their actual weights."""
-    found = []
-
-    def hook(mod, inp, _out):
-        found.append((mod, tuple(inp[0].shape[1:])))
-    names = {m: n for n, m in model.named_modules()}
-    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-    handles = [m.register_forward_hook(hook) for m in convs]
-    p = next(model.parameters())
-    with torch.no_grad():
-        model.eval()(torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype))
-    for h in handles:
-        h.remove()
-    specs = [ConvSpec(names[m], s, m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0], m.groups)
-             for m, s in found]
-    return specs, [m.weight.detach() for m, _ in found]
-
-
-def sparse_weight(spec: ConvSpec, *, element: float = 0.0, rows: float = 0.0, cols: float = 0.0,
+def sparse_weight(spec: LoweredLayer, *, element: float = 0.0, rows: float = 0.0, cols: float = 0.0,
                   seed: int = 0, device="cpu") -> torch.Tensor:
-    """A random weight (N, C/g, M, K) for ``spec`` with the given sparsities (fractions): random
+    """A random weight (N, C/g, M, K) for the conv ``spec`` with the given sparsities (fractions): random
     single weights (``element``, non-structured), or whole rows (filters) and columns (shape
     fibers) of each group's lowered matrix (structured). Exactly round(f * n) are zeroed."""
     g = torch.Generator().manual_seed(seed)
@@ -98,16 +42,15 @@ def sparse_weight(spec: ConvSpec, *, element: float = 0.0, rows: float = 0.0, co
             flat = w[grp].view(-1)
             flat[torch.randperm(flat.numel(), generator=g)[:round(element * flat.numel())]] = 0
     c = spec.in_shape[0] // spec.groups
-    return w.view(spec.out_channels, c, spec.kernel, spec.kernel).to(device)
+    return w.view(spec.out_channels, c, *spec.kernel).to(device)
 
 
-def _lowered(spec: ConvSpec, weight: torch.Tensor):
-    """Per group: the lowered weight, its non-zero rows and columns."""
-    w = G.lowered(weight, spec.groups)
-    nz = w != 0
-    rows = [torch.nonzero(nz[i].any(1)).flatten() for i in range(spec.groups)]
-    cols = [torch.nonzero(nz[i].any(0)).flatten() for i in range(spec.groups)]
-    return w, rows, cols
+def _lowered(spec: LoweredLayer, weight: torch.Tensor):
+    """Per group: the lowered weight, the indices of its non-zero rows and columns."""
+    live_rows, live_cols = live(weight, spec.groups)
+    rows = [torch.nonzero(r).flatten() for r in live_rows]
+    cols = [torch.nonzero(c).flatten() for c in live_cols]
+    return lowered(weight, spec.groups), rows, cols
 
 
 def _csr(w: torch.Tensor) -> list[torch.Tensor]:
@@ -118,13 +61,13 @@ def _csr(w: torch.Tensor) -> list[torch.Tensor]:
         return [wi.to_sparse_csr() for wi in w]
 
 
-def operands(spec: ConvSpec, weight: torch.Tensor, x: torch.Tensor | None = None, seed: int = 0) -> dict:
+def operands(spec: LoweredLayer, weight: torch.Tensor, x: torch.Tensor | None = None, seed: int = 0) -> dict:
     """Everything the timed statements need, prepared ahead (format conversions are not timed)."""
     dev = weight.device
     if x is None:
         x = torch.randn(1, *spec.in_shape, generator=torch.Generator().manual_seed(seed + 1)).to(dev)
     w, rows, cols = _lowered(spec, weight)
-    patches = F.unfold(x, spec.kernel, padding=spec.padding, stride=spec.stride)[0]  # (C*M*K, L)
+    patches = F.unfold(x, spec.kernel, spec.dilation, spec.padding, spec.stride)[0]  # (C*M*K, L)
     patches = patches.view(spec.groups, spec.cols, -1)
     ops = {
         "x": x, "weight": weight, "spec": spec, "w": list(w), "patches": list(patches),
@@ -134,8 +77,8 @@ def operands(spec: ConvSpec, weight: torch.Tensor, x: torch.Tensor | None = None
         "col_index": torch.cat([cols[i] + i * spec.cols for i in range(spec.groups)]),
     }
     # The thinned native conv: zero filters and all-zero input channels removed.
-    live_f = torch.nonzero(weight.reshape(spec.out_channels, -1).any(1)).flatten()
-    live_c = torch.nonzero(weight.transpose(0, 1).reshape(weight.shape[1], -1).any(1)).flatten()
+    live_f = torch.nonzero(~zero_groups(weight, "filter")).flatten()
+    live_c = torch.nonzero(~zero_groups(weight, "channel")).flatten()
     if spec.groups == 1:
         ops["thin_w"], ops["thin_x"] = weight[live_f][:, live_c].contiguous(), x[:, live_c].contiguous()
     ops["rows_kept"] = sum(len(r) for r in rows)
@@ -159,13 +102,13 @@ def gemm_compact(o):
 
 def layer_im2col_dense(o):
     s = o["spec"]
-    cols = F.unfold(o["x"], s.kernel, padding=s.padding, stride=s.stride)[0].view(s.groups, s.cols, -1)
+    cols = F.unfold(o["x"], s.kernel, s.dilation, s.padding, s.stride)[0].view(s.groups, s.cols, -1)
     return torch.bmm(torch.stack(o["w"]), cols)
 
 
 def layer_im2col_compact(o):
     s = o["spec"]
-    cols = F.unfold(o["x"], s.kernel, padding=s.padding, stride=s.stride)[0].index_select(0, o["col_index"])
+    cols = F.unfold(o["x"], s.kernel, s.dilation, s.padding, s.stride)[0].index_select(0, o["col_index"])
     out, start = [], 0
     for w in o["w_compact"]:
         out.append(torch.mm(w, cols[start:start + w.shape[1]]))
@@ -175,12 +118,12 @@ def layer_im2col_compact(o):
 
 def layer_conv_dense(o):
     s = o["spec"]
-    return F.conv2d(o["x"], o["weight"], stride=s.stride, padding=s.padding, groups=s.groups)
+    return F.conv2d(o["x"], o["weight"], stride=s.stride, padding=s.padding, dilation=s.dilation, groups=s.groups)
 
 
 def layer_conv_thin(o):
     s = o["spec"]
-    return F.conv2d(o["thin_x"], o["thin_w"], stride=s.stride, padding=s.padding)
+    return F.conv2d(o["thin_x"], o["thin_w"], stride=s.stride, padding=s.padding, dilation=s.dilation)
 
 
 METHODS = {
@@ -221,7 +164,7 @@ def time_fn(fn, arg, *, threads: int = 1, min_run_time: float = 0.2, label: str 
     return t.blocked_autorange(min_run_time=min_run_time).median
 
 
-def time_layer(spec: ConvSpec, weight: torch.Tensor, *, threads: int = 1, min_run_time: float = 0.2,
+def time_layer(spec: LoweredLayer, weight: torch.Tensor, *, threads: int = 1, min_run_time: float = 0.2,
                methods: list[str] | None = None) -> dict:
     """Median time (s) of each method on one layer, with the counts that explain them.
 
@@ -260,4 +203,24 @@ def speedups(row: dict) -> dict:
             out["speedup " + key[5:]] = ref / t
     if "speedup gemm: compact" in out:
         out["efficiency"] = out["speedup gemm: compact"] / row["ideal speedup"]
+    return out
+
+
+def conv_layers(model: nn.Module, input_shape: tuple[int, ...]) -> list[LoweredLayer]:
+    """The conv layers of ``model`` (input ``input_shape``) as :class:`LoweredLayer` s."""
+    return trace(model, input_shape, kinds=nn.Conv2d)
+
+
+def compact_speedups(model: nn.Module, input_shape: tuple[int, ...], *, min_run_time: float = 0.2) -> dict[str, float]:
+    """Measured speedup of each conv layer's compact GEMM (non-zero rows and columns) over the
+    dense GEMM with the layer's weights, one CPU thread, as the paper timed Tables 1-3.
+
+    Returns:
+        ``{layer name: speedup}``.
+    """
+    out = {}
+    for layer in conv_layers(model, input_shape):
+        line = time_layer(layer, layer.module.weight.detach().cpu(), threads=1, min_run_time=min_run_time,
+                          methods=["gemm: dense", "gemm: compact"])
+        out[layer.name] = speedups(line)["speedup gemm: compact"]
     return out

@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 import torch.nn as nn
@@ -70,21 +70,58 @@ class Schedule:
         return self.lr * (1.0 + self.gamma * it) ** (-self.power)
 
 
+@dataclass(frozen=True)
+class Solver:
+    """A Caffe solver without its length: what a network's record keeps per training stage.
+
+    Attributes are :class:`Schedule`'s; ``steps_at`` places a ``multistep`` policy's steps at
+    these fractions of the run (default 1/2 and 3/4, as He et al.'s 32k and 48k of 64k).
+    """
+
+    lr: float
+    policy: str = "fixed"
+    gamma: float = 0.1
+    power: float = 0.75
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    steps_at: tuple[float, ...] = (0.5, 0.75)
+
+    def schedule(self, iters: int, **changes) -> "Schedule":
+        """This solver run for ``iters`` iterations, with ``changes`` to its fields."""
+        fields = {**asdict(self), **changes}
+        steps_at = fields.pop("steps_at")
+        if fields["policy"] == "multistep" and "stepvalues" not in fields:
+            fields["stepvalues"] = tuple(int(f * iters) for f in steps_at)
+        return Schedule(iters=iters, **fields)
+
+
+class Hook(Protocol):
+    """What a training stage can plug into a step; every method is optional, and an object
+    (a regularizer, a freezer, :class:`Hooks`) implements the ones it needs.
+
+    ``loss_term(model) -> Tensor`` is added to the data loss (differentiated by autograd);
+    ``after_backward(model)`` runs after backward, before the step (the authors' Caffe code
+    adds the group-Lasso subgradient to ``.grad`` here); ``post_step(model, optimizer, it)``
+    runs after each step (zeroing weights below a threshold, re-applying masks).
+    """
+
+
 @dataclass
 class Hooks:
-    """What the SSL stages plug into a step.
-
-    Attributes:
-        loss_term: ``model -> Tensor`` added to the data loss (differentiated by autograd).
-        after_backward: ``model -> None`` run after backward, before the step (e.g. adding the
-            group-Lasso subgradient to ``.grad``, as the authors' Caffe code does).
-        post_step: ``(model, optimizer, it) -> None`` run after each step (e.g. zeroing
-            weights below a threshold, re-applying masks).
-    """
+    """Plain functions as a :class:`Hook` (``None``: not used)."""
 
     loss_term: Callable | None = None
     after_backward: Callable | None = None
     post_step: Callable | None = None
+
+
+def _calls(hooks, name: str) -> list[Callable]:
+    """The ``name`` methods of ``hooks`` (one hook or a sequence), in order, skipping absent ones."""
+    if hooks is None:
+        return []
+    found = (getattr(h, name, None) for h in (hooks if isinstance(hooks, (list, tuple)) else [hooks]))
+    return [f for f in found if f is not None]
 
 
 @dataclass
@@ -131,7 +168,7 @@ def _epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
 
 
 def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int = 0,
-          test: TensorData | None = None, hooks: Hooks | None = None,
+          test: TensorData | None = None, hooks: Hook | list[Hook] | None = None,
           augment: Callable | None = None, eval_every: int = 0,
           checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1000,
           param_groups: list[dict] | None = None, progress: bool = True, desc: str = "train") -> Result:
@@ -143,20 +180,24 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
         schedule: the solver (iterations, lr policy, momentum, weight decay, batch size).
         seed: seeds shuffling, augmentation and dropout, per iteration.
         test: evaluated every ``eval_every`` iterations and at the end (error in the result).
-        hooks: the SSL stages' hooks (extra loss, after-backward, post-step).
+        hooks: a :class:`Hook` or a list of them (extra loss, after-backward, post-step), called
+            in order.
         augment: ``(x, generator) -> x`` applied to each training batch (e.g.
             :func:`sslkit.data.pad_crop_flip`).
         checkpoint: file to save to every ``checkpoint_every`` iterations and at the end; if it
             exists, training resumes from it (a finished run returns at once).
-        param_groups: optional optimizer parameter groups (default: all parameters).
+        param_groups: optimizer parameter groups (default: all parameters); a group's
+            ``lr_mult`` and ``decay_mult`` scale the schedule's lr and weight decay (Caffe's
+            per-parameter multipliers).
         progress: show a tqdm bar.
         desc: the bar's label.
     Returns:
         A :class:`Result` with the final test error, wall time and evaluation history.
     """
-    hooks = hooks or Hooks()
+    loss_terms, after_backward, post_step = (_calls(hooks, n) for n in ("loss_term", "after_backward", "post_step"))
     device = data.x.device
     params = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    params = [{**g, "weight_decay": schedule.weight_decay * g.get("decay_mult", 1.0)} for g in params]
     opt = torch.optim.SGD(params, lr=schedule.lr, momentum=schedule.momentum,
                           weight_decay=schedule.weight_decay)
     start, history, wall = 0, [], 0.0
@@ -193,15 +234,15 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
         for g in opt.param_groups:
             g["lr"] = lr * g.get("lr_mult", 1.0)
         loss = F.cross_entropy(model(x), y)
-        if hooks.loss_term is not None:
-            loss = loss + hooks.loss_term(model)
+        for term in loss_terms:
+            loss = loss + term(model)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if hooks.after_backward is not None:
-            hooks.after_backward(model)
+        for fn in after_backward:
+            fn(model)
         opt.step()
-        if hooks.post_step is not None:
-            hooks.post_step(model, opt, it)
+        for fn in post_step:
+            fn(model, opt, it)
         if it % 100 == 0 and not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss became {loss.item()} at iteration {it}; lower the lr")
         done = it + 1

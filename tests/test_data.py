@@ -9,14 +9,15 @@ from PIL import Image
 
 from conftest import REAL_MNIST
 from sslkit import data as D
+from sslkit import settings
 
 
 def test_root_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("SSLKIT_DATA", str(tmp_path / "env"))
-    assert D.resolve_root(tmp_path / "explicit") == tmp_path / "explicit"
-    assert D.resolve_root() == tmp_path / "env"
+    assert settings.data_root(tmp_path / "explicit") == tmp_path / "explicit"
+    assert settings.data_root() == tmp_path / "env"
     monkeypatch.delenv("SSLKIT_DATA")
-    assert D.resolve_root() == D.DEFAULT_ROOT
+    assert settings.data_root() == settings.DEFAULT_DATA_ROOT
 
 
 def test_missing_data_is_one_clear_error(tmp_path):
@@ -28,7 +29,7 @@ def test_missing_data_is_one_clear_error(tmp_path):
 
 
 def test_missing_data_cli_exits_nonzero(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "sslkit", "run", "baseline", "--profile", "smoke",
+    proc = subprocess.run([sys.executable, "-m", "sslkit", "run", "baseline", "--profile", "smoke", "-p", "model=lenet",
                            "--data-root", str(tmp_path / "nothing"), "--no-progress"],
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "no_proxy": "*", "https_proxy": "http://127.0.0.1:9"})
@@ -38,7 +39,7 @@ def test_missing_data_cli_exits_nonzero(tmp_path):
 
 
 def test_cifar_image_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(D, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setenv("SSLKIT_CACHE", str(tmp_path / "cache"))
     g = torch.Generator().manual_seed(0)
     for split, n in (("train", 3), ("test", 2)):
         for c, cls in enumerate(["airplane", "automobile"]):

@@ -2,7 +2,7 @@
 lowered GEMM shape (groups, filters per group, C/g*k*k, output positions)."""
 import pytest
 
-from sslkit import flops, models
+from sslkit import lowering, models
 
 
 def resnet_params(n: int) -> int:
@@ -52,7 +52,7 @@ def test_parameter_count(name):
 @pytest.mark.parametrize("name", sorted(GEMM))
 def test_lowered_gemm_shapes(name):
     net = models.build(name)
-    shapes = {layer.name: layer.gemm_shape for layer in flops.layers(net, models.INPUT_SHAPES[name])}
+    shapes = {layer.name: layer.gemm_shape for layer in lowering.trace(net, models.get(name).input_shape)}
     for layer, expected in GEMM[name].items():
         assert shapes[layer] == expected, layer
 
@@ -60,7 +60,7 @@ def test_lowered_gemm_shapes(name):
 def test_resnet_depths():
     for name, depth in (("resnet20", 20), ("resnet32", 32)):
         net = models.build(name)
-        weighted = [layer for layer in flops.layers(net, (3, 32, 32)) if "shortcut" not in layer.name]
+        weighted = [layer for layer in lowering.trace(net, (3, 32, 32)) if "shortcut" not in layer.name]
         assert len(weighted) == depth  # convs + fc, projection shortcuts not counted
 
 

@@ -31,4 +31,4 @@ def test_notebook_parameter_that_the_notebook_fixes_is_refused():
     from sslkit import notebook
 
     with pytest.raises(ValueError, match=r"\['table'\] are set by this notebook"):
-        notebook.run("ssl", {"table": "table2", "rows": {"x": {"filter": 1e-3}}}, table="table1")
+        notebook.run("ssl", {"table": "table2", "runs": {"x": {"filter": 1e-3}}}, table="table1")

@@ -4,10 +4,12 @@ import torch
 import torch.nn.functional as F
 
 from sslkit import models, timing
+from sslkit.experiments.speed import table4_layers
+from sslkit.lowering import LoweredLayer
 
-SPECS = [timing.ConvSpec("a", (6, 9, 9), 8, 3, stride=2, padding=1),
-         timing.ConvSpec("b", (6, 7, 7), 8, 3, padding=1, groups=2),
-         timing.ConvSpec("c", (3, 15, 15), 4, 5, stride=3)]
+SPECS = [LoweredLayer.conv("a", (6, 9, 9), 8, 3, stride=2, padding=1),
+         LoweredLayer.conv("b", (6, 7, 7), 8, 3, padding=1, groups=2),
+         LoweredLayer.conv("c", (3, 15, 15), 4, 5, stride=3)]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
@@ -36,7 +38,7 @@ def test_methods_agree_with_dense(spec, kind):
 
 
 def test_sparse_weight_exact_counts():
-    spec = timing.CAFFENET[2]  # conv3: 384 x 2304
+    spec = table4_layers()[2]  # CaffeNet's conv3: 384 x 2304
     w = timing.sparse_weight(spec, rows=0.406, cols=0.769).reshape(384, 2304)
     assert int((~w.any(1)).sum()) == round(0.406 * 384)
     assert int((~w.any(0)).sum()) == round(0.769 * 2304)
@@ -53,6 +55,6 @@ def test_time_layer_reports_ideal_speedup_and_runs():
 
 
 def test_specs_from_a_model():
-    specs, weights = timing.specs_from_model(models.build("lenet"), (1, 28, 28))
+    specs = timing.conv_layers(models.build("lenet"), (1, 28, 28))
     assert [(s.name, s.rows, s.cols, s.positions) for s in specs] == [("conv1", 20, 25, 576), ("conv2", 50, 500, 64)]
-    assert weights[1].shape == (50, 20, 5, 5)
+    assert specs[1].module.weight.shape == (50, 20, 5, 5)

@@ -74,16 +74,21 @@ def test_hooks_are_called_in_order(mnist_small):
 
 def test_cache_follows_the_solver(mnist_small, monkeypatch, tmp_path):
     """A changed recipe retrains instead of reusing the run cached under the old one."""
-    from sslkit.experiments import _stages as S
+    import dataclasses
 
-    monkeypatch.setattr(S, "CACHE_DIR", tmp_path)
+    from sslkit import pipeline
+    from sslkit.data import Splits
+
+    monkeypatch.setenv("SSLKIT_CACHE", str(tmp_path))
     data, test = mnist_small
-    sizes = dict(baseline=2, train=None, test=None)
-    run = lambda: S.baseline("mlp", sizes, data, test, "small MNIST", seed=0, progress=False)  # noqa: E731
+    network = models.get("mlp")
+    context = pipeline.Context(network, "smoke", models.Sizes(baseline=2, ssl=2, finetune=2),
+                               Splits(data, test, "small MNIST"), progress=False)
+    run = lambda: pipeline.baseline(context)  # noqa: E731
     run()
     run()                                           # same recipe: the cached run
     assert len(list((tmp_path / "runs" / "baseline").iterdir())) == 1
-    monkeypatch.setitem(S.RECIPES, "mlp", {**S.RECIPES["mlp"], "lr": 0.05})
+    monkeypatch.setitem(network.solvers, "baseline", dataclasses.replace(network.solvers["baseline"], lr=0.05))
     run()
     folders = list((tmp_path / "runs" / "baseline").iterdir())
     assert len(folders) == 2 and all((f / "baseline.pt").exists() for f in folders)

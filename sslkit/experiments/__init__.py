@@ -1,6 +1,24 @@
-"""One module per table or figure. Each has ``run(**params) -> ExperimentResult`` and
-``plot(result) -> {name: figure}``; notebooks, tests and ``python -m sslkit run`` call them."""
+"""One module per table or figure (or study), each with ``run(**params) -> ExperimentResult``,
+and the one entry point that notebooks, ``python -m sslkit`` and tests call:
+
+    outcome = experiments.run("baseline", {"model": "lenet", "profile": "smoke"})
+    outcome.result.tables, outcome.figures, outcome.folder
+
+It checks the parameters against the experiment's signature (names and annotated types),
+runs it, draws the figures the result names (:mod:`sslkit.figures`) and publishes tables,
+figures and provenance to the results folder. Adding an experiment: a module here with a
+documented ``run`` and one line in :data:`EXPERIMENTS`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
+
+from .. import figures as figure_registry
+from .. import params
+from ..results import ExperimentResult, publish
 
 EXPERIMENTS = {
     "baseline": "sslkit.experiments.baseline",
@@ -14,3 +32,42 @@ def get(name: str):
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}")
     return import_module(EXPERIMENTS[name])
+
+
+def describe(name: str) -> str:
+    """The first paragraph of experiment ``name``'s docstring, on one line."""
+    return " ".join((get(name).__doc__ or "").strip().split("\n\n")[0].split())
+
+
+@dataclass
+class Outcome:
+    """A published run: the result, its figures (name -> matplotlib figure) and the folder."""
+
+    result: ExperimentResult
+    figures: dict
+    folder: Path
+
+
+def run(name: str, parameters: dict, *, fixed: dict | None = None, fixed_by: str = "the caller",
+        out: str | os.PathLike | None = None) -> Outcome:
+    """Run experiment ``name`` and publish what it returns.
+
+    Args:
+        name: a key of :data:`EXPERIMENTS`.
+        parameters: the user's parameters (checked: unknown names and ill-typed values raise).
+        fixed: arguments the caller sets itself (a notebook's table, the command line's own
+            options); ``parameters`` may not set them too.
+        fixed_by: who sets ``fixed``, for the error message.
+        out: the results folder (default: the profile's, see :mod:`sslkit.settings`).
+    Returns:
+        The :class:`Outcome`.
+    Raises:
+        ValueError: an unknown experiment, parameter or figure, or an ill-typed value.
+    """
+    experiment = get(name)
+    kwargs = params.merge(params.check(experiment.run, parameters), fixed or {}, by=fixed_by)
+    if params.missing(experiment.run, kwargs):
+        raise ValueError(f"experiment {name!r} needs parameter(s) {params.missing(experiment.run, kwargs)}")
+    result = experiment.run(**kwargs)
+    drawn = figure_registry.draw(result)
+    return Outcome(result, drawn, publish(result, drawn, out))

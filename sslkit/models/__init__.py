@@ -1,35 +1,37 @@
-"""The paper's five networks. ``build(name)`` makes one by name."""
+"""The papers' networks, one file each. Each file holds the network's code and its
+:class:`Network` record(s) in a module-level ``NETWORKS`` tuple; this package finds them, so
+adding a network means adding one file.
+
+    models.build("lenet")        a fresh network, initialised as the authors' Caffe model
+    models.get("lenet")          its record: input shape, data, solvers, profile sizes, paper error
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
 import torch.nn as nn
 
-from .caffenet import CaffeNet
-from .convnet import ConvNet
-from .lenet import LeNet
-from .mlp import MLP
-from .resnet import CifarResNet, resnet20, resnet32
+from ._network import Multiplier, Network, Sizes
 
-MODELS = {
-    "lenet": LeNet,
-    "mlp": MLP,
-    "convnet": ConvNet,
-    "resnet20": resnet20,
-    "resnet32": resnet32,
-    "caffenet": CaffeNet,
-}
+NETWORKS: dict[str, Network] = {}
+for _info in pkgutil.iter_modules(__path__):
+    if not _info.name.startswith("_"):
+        for _net in importlib.import_module(f"{__name__}.{_info.name}").NETWORKS:
+            NETWORKS[_net.name] = _net
 
-# Input shape (C, H, W) each network expects.
-INPUT_SHAPES = {
-    "lenet": (1, 28, 28), "mlp": (1, 28, 28), "convnet": (3, 32, 32),
-    "resnet20": (3, 32, 32), "resnet32": (3, 32, 32), "caffenet": (3, 227, 227),
-}
+
+def get(name: str) -> Network:
+    """The record of network ``name``; a ``ValueError`` naming the known ones otherwise."""
+    if name not in NETWORKS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(NETWORKS)}")
+    return NETWORKS[name]
 
 
 def build(name: str, **kwargs) -> nn.Module:
-    """A fresh network by name (``lenet``, ``mlp``, ``convnet``, ``resnet20``, ``resnet32``,
-    ``caffenet``), initialised as the authors' Caffe models were."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    return MODELS[name](**kwargs)
+    """A fresh network by name (see :data:`NETWORKS`), initialised as the authors' Caffe
+    models were; ``kwargs`` go to its builder (e.g. ``num_classes``)."""
+    return get(name).build(**kwargs)
 
 
-__all__ = ["build", "MODELS", "INPUT_SHAPES", "LeNet", "MLP", "ConvNet", "CifarResNet",
-           "resnet20", "resnet32", "CaffeNet"]
+__all__ = ["NETWORKS", "Multiplier", "Network", "Sizes", "build", "get"]

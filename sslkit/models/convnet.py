@@ -3,6 +3,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..train import Solver
+from ._network import Multiplier, Network, Sizes
+
 
 class WithinChannelLRN(nn.Module):
     """Caffe's LRN with ``norm_region: WITHIN_CHANNEL``:
@@ -43,3 +46,26 @@ class ConvNet(nn.Sequential):
         for m, std in ((self.conv1, 1e-4), (self.conv2, 0.01), (self.conv3, 0.01), (self.fc, 0.01)):
             nn.init.normal_(m.weight, std=std)
             nn.init.zeros_(m.bias)
+
+
+NETWORKS = (Network(
+    name="convnet", build=ConvNet, input_shape=(3, 32, 32), dataset="cifar10",
+    normalize="mean",  # pixels in [0, 255] minus the training mean, as Caffe feeds them
+    solvers={
+        # examples/cifar10/cifar10_full_solver.prototxt (lr 1e-3, weight decay 4e-3 per the SSL paper)
+        "baseline": Solver(lr=1e-3, policy="fixed", momentum=0.9, weight_decay=4e-3, batch_size=100),
+        # SSL from the baseline at the same lr, weight decay off while the group Lasso acts.
+        "ssl": Solver(lr=1e-3, policy="fixed", momentum=0.9, weight_decay=0.0, batch_size=100),
+        "finetune": Solver(lr=1e-4, policy="fixed", momentum=0.9, weight_decay=4e-3, batch_size=100),
+    },
+    sizes={
+        "smoke": Sizes(baseline=20, ssl=20, finetune=10, train=1024, test=500),
+        # A CPU: about a tenth of the authors' schedules.
+        "quick": Sizes(baseline=6_000, ssl=4_000, finetune=2_000),
+        "paper": Sizes(baseline=300_000, ssl=200_000, finetune=150_000),
+    },
+    paper_error=17.9,  # Table 3, ConvNet 1
+    # cifar10_full_train_test.prototxt: biases at 2x the lr without weight decay; the
+    # classifier (ip1, our "fc") with weight decay x250.
+    multipliers=(Multiplier("*.bias", lr_mult=2.0, decay_mult=0.0), Multiplier("fc.weight", decay_mult=250.0)),
+),)

@@ -1,7 +1,9 @@
 """LeNet as in Caffe's examples/mnist/lenet.prototxt (no ReLU after the convolutions)."""
 import torch.nn as nn
 
+from ..train import Solver
 from ._init import caffe_xavier_
+from ._network import Network, Sizes
 
 
 class LeNet(nn.Sequential):
@@ -21,3 +23,25 @@ class LeNet(nn.Sequential):
         self.relu = nn.ReLU()
         self.fc2 = nn.Linear(500, num_classes)
         caffe_xavier_(self)
+
+
+NETWORKS = (Network(
+    name="lenet", build=LeNet, input_shape=(1, 28, 28), dataset="mnist", normalize="scale256",
+    solvers={
+        # examples/mnist/lenet_solver.prototxt
+        "baseline": Solver(lr=0.01, policy="inv", gamma=1e-4, power=0.75, momentum=0.9, weight_decay=5e-4,
+                           batch_size=64),
+        # SSL: lr 0.01 with steps at 60% and 80%, weight decay off while the group Lasso acts.
+        "ssl": Solver(lr=0.01, policy="multistep", gamma=0.1, steps_at=(0.6, 0.8), momentum=0.9, weight_decay=0.0,
+                      batch_size=64),
+        "finetune": Solver(lr=1e-3, policy="inv", gamma=1e-4, power=0.75, momentum=0.9, weight_decay=5e-4,
+                           batch_size=64),
+    },
+    sizes={
+        "smoke": Sizes(baseline=40, ssl=40, finetune=20, train=2048, test=1000),
+        # Caffe's lenet_solver (10k iterations, batch 64); SSL 10k; fine-tune 5k (paper: 10k).
+        "quick": Sizes(baseline=10_000, ssl=10_000, finetune=5_000),
+        "paper": Sizes(baseline=10_000, ssl=10_000, finetune=10_000),
+    },
+    paper_error=0.9,  # Table 1 / Table 2, LeNet 1
+),)

@@ -4,6 +4,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..data import pad_crop_flip
+from ..train import Solver
+from ._network import Network, Sizes
+
 
 class BasicBlock(nn.Module):
     """conv-BN-ReLU-conv-BN plus shortcut, then ReLU. ``conv1`` and ``conv2`` lie between the
@@ -57,3 +61,27 @@ def resnet20(num_classes: int = 10) -> CifarResNet:
 
 def resnet32(num_classes: int = 10) -> CifarResNet:
     return CifarResNet(5, num_classes)
+
+
+def _cifar_resnet(name: str, build, paper_error: float) -> Network:
+    """The record of a CIFAR ResNet: He et al.'s solver and augmentation."""
+    fine = Solver(lr=0.01, policy="multistep", gamma=0.1, momentum=0.9, weight_decay=1e-4, batch_size=128)
+    return Network(
+        name=name, build=build, input_shape=(3, 32, 32), dataset="cifar10", normalize="std",
+        augment=pad_crop_flip,  # He et al.: pad 4, random 32x32 crop, horizontal flip
+        solvers={
+            # He et al.: lr 0.1, /10 at 32k and 48k of 64k iterations, batch 128, weight decay 1e-4
+            "baseline": Solver(lr=0.1, policy="multistep", gamma=0.1, momentum=0.9, weight_decay=1e-4,
+                               batch_size=128),
+            "ssl": fine, "finetune": fine,
+        },
+        sizes={
+            "smoke": Sizes(baseline=10, ssl=10, finetune=10, train=512, test=256),
+            "quick": Sizes(baseline=2_000, ssl=2_000, finetune=1_000),  # a CPU: shortened
+            "paper": Sizes(baseline=64_000, ssl=64_000, finetune=96_000),
+        },
+        paper_error=paper_error,  # Figure 6
+    )
+
+
+NETWORKS = (_cifar_resnet("resnet20", resnet20, 8.82), _cifar_resnet("resnet32", resnet32, 7.51))

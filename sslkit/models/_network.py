@@ -1,0 +1,94 @@
+"""The record that holds every fact about one network, kept beside its code (as timm keeps a
+model's config beside the model): how to build it, what it reads and how, the authors'
+solvers, how long each profile trains it, and the paper's baseline error."""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import torch.nn as nn
+
+from ..profiles import check_profile
+from ..train import Schedule, Solver
+
+STAGES = ("baseline", "ssl", "finetune")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How long one profile trains a network, in Caffe iterations (one mini-batch each), and
+    how much data it uses (``train``/``test``: the first n samples; None: the whole split)."""
+
+    baseline: int
+    ssl: int
+    finetune: int
+    train: int | None = None
+    test: int | None = None
+
+    def override(self, **changes) -> "Sizes":
+        """A copy with ``changes`` applied; ``None`` values are ignored."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class Multiplier:
+    """Caffe's per-parameter ``lr_mult`` and ``decay_mult`` for the parameters whose qualified
+    name matches ``pattern`` (``fnmatch``, e.g. ``"*.bias"``); the first matching rule wins."""
+
+    pattern: str
+    lr_mult: float = 1.0
+    decay_mult: float = 1.0
+
+
+@dataclass(frozen=True)
+class Network:
+    """One network of the papers and everything the suite needs to know about it.
+
+    Attributes:
+        name: the name used everywhere (``models.build(name)``, notebooks, the command line).
+        build: ``(**kwargs) -> nn.Module``, initialised as the authors' Caffe model.
+        input_shape: one sample, (C, H, W).
+        dataset: ``mnist``, ``cifar10`` or ``imagenet`` (see :func:`sslkit.data.load`).
+        normalize: how its pixels become inputs (the ``normalize`` of that data set's loader).
+        solvers: the authors' solver per stage (``baseline``, ``ssl``, ``finetune``).
+        sizes: per profile (``smoke``, ``quick``, ``paper``), how long each stage trains.
+        paper_error: the paper's baseline top-1 test error, %.
+        augment: ``(x, generator) -> x`` on each training batch (None: none).
+        multipliers: per-parameter lr and weight-decay multipliers (none: all 1).
+    """
+
+    name: str
+    build: Callable[..., nn.Module]
+    input_shape: tuple[int, ...]
+    dataset: str
+    normalize: str
+    solvers: dict[str, Solver] = field(default_factory=dict)
+    sizes: dict[str, Sizes] = field(default_factory=dict)
+    paper_error: float | None = None
+    augment: Callable | None = None
+    multipliers: tuple[Multiplier, ...] = ()
+
+    def schedule(self, stage: str, iters: int) -> Schedule:
+        """The authors' solver of ``stage`` run for ``iters`` iterations."""
+        if stage not in self.solvers:
+            raise ValueError(f"{self.name} has no {stage!r} solver; it has {sorted(self.solvers)}")
+        return self.solvers[stage].schedule(iters)
+
+    def profile_sizes(self, profile: str, **overrides) -> Sizes:
+        """How long ``profile`` trains this network, with ``overrides`` (None: keep)."""
+        check_profile(profile)
+        if profile not in self.sizes:
+            raise ValueError(f"{self.name} has no schedule sizes for profile {profile!r}; "
+                             f"it is not trained by this suite")
+        return self.sizes[profile].override(**overrides)
+
+    def param_groups(self, model: nn.Module) -> list[dict] | None:
+        """Optimizer parameter groups carrying ``lr_mult``/``decay_mult`` (None: no multipliers)."""
+        if not self.multipliers:
+            return None
+        groups: dict[tuple[float, float], list] = {}
+        for name, p in model.named_parameters():
+            rule = next((m for m in self.multipliers if fnmatch.fnmatchcase(name, m.pattern)), Multiplier("*"))
+            groups.setdefault((rule.lr_mult, rule.decay_mult), []).append(p)
+        return [{"params": ps, "lr_mult": lr, "decay_mult": decay} for (lr, decay), ps in groups.items()]

@@ -1,0 +1,193 @@
+"""The SSL pipeline of the paper, for any network with a record and any experiment:
+
+    baseline  ->  SSL (regularized training from the baseline)  ->  removal of what the zero
+    groups make useless  ->  fine-tuning with the zeros frozen  ->  report  ->  compaction
+
+    context = pipeline.setup("lenet", "quick")
+    base = pipeline.baseline(context)
+    run = pipeline.ssl(context, pipeline.Regularization({"filter": 5e-3, "channel": 5e-3}), base)
+    run.report, run.compact, run.error
+
+Every training stage is cached under ``<cache>/runs/<stage>/<key>/`` (see
+:mod:`sslkit.settings`), keyed by everything that decides its outcome (network, solver, sizes,
+seed, data, device, regularization, and the baseline it starts from), and resumes from its
+last checkpoint when interrupted.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from . import models
+from .compact import compact, propagate_zeros
+from .data import Splits, load
+from .io import atomic_torch_save
+from .masks import ZeroFreezer
+from .models import Network, Sizes
+from .regularizers import GroupLasso
+from .report import sparsity_report
+from .settings import cache_dir
+from .train import Result, Schedule, default_device, evaluate, seed_everything, train
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every stage of one experiment shares: the network's record, how long the profile
+    trains it, its data (on the training device), and the run options."""
+
+    network: Network
+    profile: str
+    sizes: Sizes
+    data: Splits
+    seed: int = 0
+    force: bool = False
+    progress: bool = True
+
+    @property
+    def device(self) -> torch.device:
+        return self.data.train.x.device
+
+
+def setup(model: str, profile: str = "quick", *, data_root=None, device: str | None = None, seed: int = 0,
+          force: bool = False, progress: bool = True, **sizes) -> Context:
+    """The :class:`Context` of network ``model`` under ``profile``: its data loaded on
+    ``device`` (default: CUDA when available) and the profile's sizes with ``sizes`` overrides
+    (``baseline``, ``ssl``, ``finetune``, ``train``, ``test``; None: the profile's).
+
+    Raises:
+        ValueError: an unknown network, profile or size. DataNotFoundError: missing data.
+    """
+    network = models.get(model)
+    chosen = network.profile_sizes(profile, **sizes)
+    dev = torch.device(device) if device else default_device()
+    data = load(network.dataset, network.normalize, train=chosen.train, test=chosen.test,
+                data_root=data_root, device=dev)
+    return Context(network, profile, chosen, data, seed, force, progress)
+
+
+# ---------------------------------------------------------------------------- cached stages
+def run_dir(stage: str, key: dict) -> Path:
+    """The cache folder of one stage's parameter set ``key`` (solvers as :class:`Schedule`
+    objects are keyed by their fields, so a changed recipe retrains instead of reusing)."""
+    text = json.dumps(key, sort_keys=True, default=str)
+    return cache_dir() / "runs" / stage / hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def train_stage(folder: Path, name: str, model: nn.Module, context: Context, schedule: Schedule, *,
+                seed: int, hooks=None) -> Result:
+    """Train one stage of ``context``'s network, or load it if ``folder`` already holds it.
+    Interrupted stages resume from ``<name>.ckpt``; finished ones are kept as ``<name>.pt``
+    (weights and result)."""
+    final, ckpt = folder / f"{name}.pt", folder / f"{name}.ckpt"
+    if context.force:
+        for p in (final, ckpt):
+            p.unlink(missing_ok=True)
+    if final.exists():
+        saved = torch.load(final, map_location=context.device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        return Result(**saved["result"])
+    res = train(model, context.data.train, schedule, seed=seed, test=context.data.test, hooks=hooks,
+                augment=context.network.augment, eval_every=max(schedule.iters // 10, 1), checkpoint=ckpt,
+                checkpoint_every=max(min(1000, schedule.iters // 4), 1),
+                param_groups=context.network.param_groups(model), progress=context.progress, desc=name)
+    atomic_torch_save({"model": model.state_dict(), "result": res.as_dict()}, final)
+    ckpt.unlink(missing_ok=True)
+    return res
+
+
+# ---------------------------------------------------------------------------- baseline
+def baseline_dir(context: Context) -> Path:
+    """The cache folder of the network's baseline: what it is trained on, how and for how long.
+    SSL runs key on this folder's name, so they follow it."""
+    s = context.sizes
+    return run_dir("baseline", dict(
+        model=context.network.name, sizes={"baseline": s.baseline, "train": s.train, "test": s.test},
+        seed=context.seed, data=context.data.description, device=context.device.type,
+        solver=context.network.schedule("baseline", s.baseline), multipliers=context.network.multipliers))
+
+
+def baseline(context: Context) -> tuple[nn.Module, Result]:
+    """The network trained from scratch with the authors' baseline solver (cached, shared by
+    every experiment that starts from it). Returns the network and its training result."""
+    seed_everything(context.seed)
+    net = context.network.build().to(context.device)
+    res = train_stage(baseline_dir(context), "baseline", net, context,
+                      context.network.schedule("baseline", context.sizes.baseline), seed=context.seed)
+    return net, res
+
+
+# ---------------------------------------------------------------------------- SSL
+@dataclass(frozen=True)
+class Regularization:
+    """How the SSL stage regularizes.
+
+    Attributes:
+        spec: the group-Lasso spec of :meth:`GroupLasso.from_spec`: ``{structure: strength}``
+            for every conv layer (or every linear layer of a network without convs), or
+            ``{layer: {structure: strength}}``; structure ``l1`` is the non-structured penalty.
+        weighted: weight each group's norm by sqrt(group size).
+        mode: ``subgradient`` (the authors' update) or ``proximal``.
+        threshold: after each step, weights with ``|w| < threshold`` become exactly 0.
+    """
+
+    spec: dict
+    weighted: bool = False
+    mode: str = "subgradient"
+    threshold: float = 1e-4
+
+
+@dataclass
+class SSLRun:
+    """One SSL run: the fine-tuned network (zeros propagated), its compacted copy, the
+    per-layer sparsity report, errors (fractions) and the training time of its stages."""
+
+    model: nn.Module
+    compact: nn.Module
+    report: pd.DataFrame
+    baseline_error: float
+    ssl_error: float
+    error: float
+    compact_error: float
+    wall_s: float
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def compact_parameters(self) -> int:
+        return sum(p.numel() for p in self.compact.parameters())
+
+
+def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module, Result]) -> SSLRun:
+    """SSL from the baseline ``base`` (the pair :func:`baseline` returns), removal of what the
+    zero groups make useless, fine-tuning with the zeros frozen, report and compaction."""
+    network, sizes, dev = context.network, context.sizes, context.device
+    base_net, base_res = base
+    ssl_schedule, finetune_schedule = network.schedule("ssl", sizes.ssl), network.schedule("finetune", sizes.finetune)
+    key = dict(model=network.name, spec=regularization.spec, sizes=vars(sizes), seed=context.seed,
+               data=context.data.description, device=dev.type, weighted=regularization.weighted,
+               mode=regularization.mode, threshold=regularization.threshold,
+               solvers=(ssl_schedule, finetune_schedule), baseline=baseline_dir(context).name)
+    folder = run_dir("ssl", key)
+    net = network.build().to(dev)
+    net.load_state_dict(base_net.state_dict())
+    reg = GroupLasso.from_spec(net, regularization.spec, weighted=regularization.weighted,
+                               mode=regularization.mode, threshold=regularization.threshold)
+    ssl_res = train_stage(folder, "ssl", net, context, ssl_schedule, seed=context.seed + 1, hooks=[reg])
+    propagate_zeros(net, network.input_shape)   # zero what the zero groups make useless
+    freezer = ZeroFreezer(net)
+    finetune_res = train_stage(folder, "finetune", net, context, finetune_schedule, seed=context.seed + 2,
+                               hooks=[freezer])
+    freezer.remove()
+    small = compact(net, network.input_shape)
+    return SSLRun(model=net, compact=small, report=sparsity_report(net, network.input_shape),
+                  baseline_error=base_res.test_error, ssl_error=ssl_res.test_error, error=finetune_res.test_error,
+                  compact_error=evaluate(small, context.data.test)[0],
+                  wall_s=base_res.wall_s + ssl_res.wall_s + finetune_res.wall_s)

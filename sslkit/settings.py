@@ -1,0 +1,39 @@
+"""Where things are: the data root, the run cache and the results folder, in one place.
+
+Each is read from the environment when it is asked for (not at import), so a test or a
+notebook can point sslkit elsewhere by setting a variable.
+
+    data root      the ``data_root`` argument, else ``$SSLKIT_DATA``, else ``~/.cache/sslkit/data``
+    cache          ``$SSLKIT_CACHE``, else ``~/.cache/sslkit`` (trained runs, decoded images)
+    results        ``$SSLKIT_FIGURES``, else ``figures/`` of the repository; the smoke
+                   profile's meaningless numbers go to ``build/figures-smoke/`` instead
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA_ENV = "SSLKIT_DATA"
+DEFAULT_DATA_ROOT = Path("~/.cache/sslkit/data").expanduser()
+
+
+def data_root(explicit: str | os.PathLike | None = None) -> Path:
+    """The data root: ``explicit`` if given, else ``$SSLKIT_DATA``, else the default."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    return DEFAULT_DATA_ROOT
+
+
+def cache_dir() -> Path:
+    """The cache: trained runs (``runs/``) and decoded image folders (``decoded/``)."""
+    return Path(os.environ.get("SSLKIT_CACHE", "~/.cache/sslkit")).expanduser()
+
+
+def results_dir(profile: str) -> Path:
+    """Where published results go for ``profile`` (see the module docstring)."""
+    if os.environ.get("SSLKIT_FIGURES"):
+        return Path(os.environ["SSLKIT_FIGURES"])
+    return REPO / ("build/figures-smoke" if profile == "smoke" else "figures")

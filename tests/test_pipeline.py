@@ -1,0 +1,76 @@
+"""The structure every experiment stands on: network records, the SSL pipeline without a
+paper table, parameter checking by annotation, and Caffe's per-parameter multipliers."""
+import pytest
+import torch
+
+from sslkit import experiments, models, params, pipeline
+from sslkit.train import Schedule, train
+
+
+def test_every_record_builds_its_network_for_its_input():
+    for name, network in models.NETWORKS.items():
+        net = network.build()
+        with torch.no_grad():
+            out = net.eval()(torch.zeros(1, *network.input_shape))
+        assert out.shape[0] == 1, name
+        for profile, sizes in network.sizes.items():
+            assert sizes.baseline > 0 and set(network.solvers) >= {"baseline", "ssl", "finetune"}, (name, profile)
+
+
+def test_convnet_multipliers_reach_the_optimizer(mnist_small):
+    """cifar10_full: biases at 2x the lr without weight decay, the classifier's weight decay x250."""
+    network = models.get("convnet")
+    net = network.build()
+    groups = network.param_groups(net)
+    by_name = {n: p for n, p in net.named_parameters()}
+    seen = {}
+    captured = {}
+    sched = Schedule(1, 1e-3, weight_decay=4e-3, batch_size=2)
+    x = torch.zeros(4, 3, 32, 32)
+    data = type(mnist_small[0])(x, torch.zeros(4, dtype=torch.long))
+    train(net, data, sched, param_groups=groups, progress=False,
+          hooks=[type("Spy", (), {"post_step": lambda self, m, opt, it: captured.update(opt=opt)})()])
+    for group in captured["opt"].param_groups:
+        for p in group["params"]:
+            seen[next(n for n, q in by_name.items() if q is p)] = (group["lr"], group["weight_decay"])
+    assert seen["conv1.bias"] == pytest.approx((2e-3, 0.0))
+    assert seen["fc.bias"] == pytest.approx((2e-3, 0.0))
+    assert seen["fc.weight"] == pytest.approx((1e-3, 4e-3 * 250))
+    assert seen["conv2.weight"] == pytest.approx((1e-3, 4e-3))
+    assert len(seen) == len(by_name)
+    assert models.get("lenet").param_groups(models.build("lenet")) is None   # no multipliers: one group
+
+
+def test_parameters_are_checked_by_their_annotations():
+    from sslkit.experiments import baseline, ssl
+
+    with pytest.raises(ValueError, match="'iters' should be"):
+        params.check(baseline.run, {"iters": 1.5})           # default None, annotated int | None
+    with pytest.raises(ValueError, match="'data_root' should be"):
+        params.check(baseline.run, {"data_root": 5})
+    with pytest.raises(ValueError, match="'runs' should be"):
+        params.check(ssl.run, {"runs": "notadict"})
+    with pytest.raises(ValueError, match="'speed' should be"):
+        params.check(ssl.run, {"speed": 1})                  # a bool is not an int, nor the reverse
+    assert params.check(ssl.run, {"threshold": 1, "runs": None, "figures": ["a"]})  # int fits float
+    with pytest.raises(ValueError, match=r"needs parameter\(s\) \['model'\]"):
+        experiments.run("baseline", {"profile": "smoke"})
+
+
+def test_ssl_pipeline_without_a_paper_table():
+    """Any experiment can run the pipeline: SSL starts from the baseline's weights, zeros
+    stay frozen, and the compacted network computes what the fine-tuned one does."""
+    context = pipeline.setup("lenet", "smoke", device="cpu", progress=False, baseline=20, ssl=20, finetune=10)
+    base = pipeline.baseline(context)
+    spec = {"conv2": {"filter": 8.0}}                       # strong enough to remove filters in 20 steps
+    run = pipeline.ssl(context, pipeline.Regularization(spec, mode="proximal"), base)
+    assert run.baseline_error == base[1].test_error
+    assert run.compact_error == run.error                  # compaction changes nothing computed
+    assert run.compact_parameters < run.parameters
+    rep = run.report.set_index("layer")
+    assert rep.loc["conv2", "filters left"] < rep.loc["conv2", "filters"]
+    outcome = experiments.run("ssl", {"model": "lenet", "runs": {"mine": spec}, "mode": "proximal",
+                                      "profile": "smoke", "baseline_iters": 20, "ssl_iters": 20,
+                                      "finetune_iters": 10, "speed": False, "progress": False, "device": "cpu"})
+    assert "comparison" not in outcome.result.tables and outcome.result.name == "ssl_lenet"
+    assert outcome.result.tables["runs"]["fine-tuned error %"].iloc[0] == round(100 * run.error, 2)  # from the cache
