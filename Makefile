@@ -50,6 +50,7 @@ test: $(STAMP) ## run the test suite (unit tests + every notebook on the smoke p
 bench: $(STAMP) ## benchmarks: Table 4 layer timings (thread sweep) and SSL step overhead -> build/bench/
 	$(PY) -m sslkit.bench layers --table4-rows 1 2 4 5 --threads 1 2 --out build/bench/layers.csv
 	$(PY) -m sslkit.bench step --models lenet resnet20 --out build/bench/step.csv
+	$(PY) -m sslkit.bench train --models convnet resnet20 --out build/bench/train.csv
 
 lab: $(STAMP) ## open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks

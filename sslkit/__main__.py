@@ -3,13 +3,14 @@
     python -m sslkit list
     python -m sslkit run baseline --profile quick -p model=lenet [--data-root DIR] [--device cuda]
     python -m sslkit run ssl -p table=table1 -p 'runs={"LeNet 2": {"filter": 5e-3, "channel": 5e-3}}'
+    python -m sslkit headless --profile paper --budget-s 1500 table3_convnet_figure5 figure6_resnet_depth
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import experiments, params, profiles
+from . import experiments, headless, params, profiles
 from .data import DataNotFoundError
 from .results import banner
 
@@ -30,7 +31,22 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", default=None, help="results folder (default figures/, smoke: build/figures-smoke)")
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                      help="an experiment parameter (repeatable)")
+    headless_cmd = sub.add_parser("headless", help="run notebooks' experiments without Jupyter within a time budget, "
+                                  "training stages kept in the run store (runs/); exit 3 when out of time")
+    headless_cmd.add_argument("notebooks", nargs="+", help="notebook names in notebooks/ (or paths)")
+    headless_cmd.add_argument("--profile", default="paper", choices=profiles.PROFILES)
+    headless_cmd.add_argument("--budget-s", type=float, default=None, help="stop (with a checkpoint) after this long")
+    headless_cmd.add_argument("--out", default=None, help="results folder (default figures/, smoke: build/figures-smoke)")
     args = ap.parse_args(argv)
+    if args.cmd == "headless":
+        try:
+            left = headless.run(args.notebooks, profile=args.profile, budget_s=args.budget_s, out=args.out)
+        except (DataNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if left:
+            print(f"not finished: {' '.join(left)} (run the same command again to go on)")
+        return 3 if left else 0
     if args.cmd == "list":
         for name in sorted(experiments.EXPERIMENTS):
             print(f"{name:10s} {experiments.describe(name)}")

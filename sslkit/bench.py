@@ -3,6 +3,7 @@
     python -m sslkit.bench layers [--table4-rows 1 2 4 5] [--threads 1 2] [--device cpu|cuda] [--out F.csv]
     python -m sslkit.bench layers --model NAME --weights trained.pt      # a trained network's convs
     python -m sslkit.bench step --models NAME [NAME ...]                 # SSL step vs plain step
+    python -m sslkit.bench train --models convnet resnet20               # trainer vs a minimal loop
 
 ``layers`` prints, per layer, the time of each method, its speedup over dense, the ideal
 speedup (FLOP ratio) and the efficiency measured/ideal, and writes them as CSV.
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
+import time
 
 import pandas as pd
 import torch
@@ -21,7 +24,9 @@ import torch.utils.benchmark as benchmark
 from . import io, models, timing
 from .experiments import speed
 from .regularizers import GroupLasso
+from .data import TensorData
 from .results import device_name
+from .train import train
 
 SHOW = ["table4 row", "method", "layer", "threads", "element sparsity %", "ideal speedup", "speedup gemm: csr",
         "speedup gemm: compact", "efficiency", "speedup layer: im2col+compact", "speedup layer: conv thinned",
@@ -79,6 +84,69 @@ def step_times(name: str, *, lam: float = 1e-3, batch: int | None = None, min_ru
     return out
 
 
+def train_throughput(name: str, *, iters: int = 30, repeats: int = 3, device: str | None = None) -> dict:
+    """Training images/s of sslkit's trainer against a minimal PyTorch loop on network ``name``:
+    same solver, batch and augmentation, data resident on the device. The two are timed
+    interleaved (loop, trainer, loop, trainer, ...) after a warm-up, ``repeats`` times each.
+
+    Returns:
+        The median images/s of each, their min and max, and the ratio trainer / loop.
+    """
+    network = models.get(name)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    solver = network.solvers["baseline"]
+    bs, n = solver.batch_size, solver.batch_size * 8
+    g = torch.Generator().manual_seed(0)
+    data = TensorData(torch.randn(n, *network.input_shape, generator=g).to(dev),
+                      torch.randint(0, 10, (n,), generator=g).to(dev))
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def loop(steps: int) -> float:
+        net = network.build().to(dev)
+        opt = torch.optim.SGD(net.parameters(), lr=solver.lr, momentum=solver.momentum,
+                              weight_decay=solver.weight_decay)
+        gen = torch.Generator().manual_seed(1)
+        torch.set_flush_denormal(network.flush_denormal)   # as the trainer does for this network
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            idx = torch.randint(0, n, (bs,), generator=gen).to(dev)
+            x, y = data.x[idx], data.y[idx]
+            if network.augment is not None:
+                x = network.augment(x, gen)
+            loss = F.cross_entropy(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        sync()
+        torch.set_flush_denormal(False)
+        return steps * bs / (time.perf_counter() - t0)
+
+    def trainer(steps: int) -> float:
+        net = network.build().to(dev)
+        sync()
+        t0 = time.perf_counter()
+        train(net, data, solver.schedule(steps), param_groups=network.param_groups(net), progress=False,
+              augment=network.augment, flush_denormal=network.flush_denormal)
+        sync()
+        return steps * bs / (time.perf_counter() - t0)
+
+    loop(3), trainer(3)                                   # warm-up
+    runs = {"loop": [], "trainer": []}
+    for _ in range(repeats):
+        runs["loop"].append(loop(iters))
+        runs["trainer"].append(trainer(iters))
+    out = {"model": name, "device": device_name(dev), "batch": bs, "iterations": iters, "repeats": repeats}
+    for key, values in runs.items():
+        out[f"{key} img/s"] = statistics.median(values)
+        out[f"{key} min"], out[f"{key} max"] = min(values), max(values)
+    out["trainer / loop"] = out["trainer img/s"] / out["loop img/s"]
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sslkit.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -98,15 +166,25 @@ def main(argv=None) -> int:
     st.add_argument("--models", nargs="+", required=True, choices=sorted(models.NETWORKS))
     st.add_argument("--min-run-time", type=float, default=2.0)
     st.add_argument("--out", default=None)
+    tr = sub.add_parser("train", help="training images/s: sslkit's trainer vs a minimal PyTorch loop")
+    tr.add_argument("--models", nargs="+", required=True, choices=sorted(models.NETWORKS))
+    tr.add_argument("--iters", type=int, default=30)
+    tr.add_argument("--repeats", type=int, default=3)
+    tr.add_argument("--device", default=None)
+    tr.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    print(f"device: {device_name(getattr(args, 'device', 'cpu'))}; torch {torch.__version__}; cores {os.cpu_count()}")
+    print(f"device: {device_name(getattr(args, 'device', None) or ('cuda' if torch.cuda.is_available() else 'cpu'))}; torch {torch.__version__}; cores {os.cpu_count()}")
     if args.cmd == "layers":
         if max(args.threads) > (os.cpu_count() or 1):
             print(f"note: more threads than the {os.cpu_count()} cores here", file=sys.stderr)
         df = layers_cmd(args)
         cols = [c for c in SHOW if c in df.columns] + (["model"] if "model" in df.columns else [])
-    else:
+    elif args.cmd == "step":
         df = pd.DataFrame([step_times(m, min_run_time=args.min_run_time) for m in args.models])
+        cols = list(df.columns)
+    else:
+        df = pd.DataFrame([train_throughput(m, iters=args.iters, repeats=args.repeats, device=args.device)
+                           for m in args.models])
         cols = list(df.columns)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 3):
         print(df[cols].to_string(index=False))

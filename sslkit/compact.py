@@ -125,21 +125,52 @@ def _zero_cols(m: nn.Module) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- depth
+def residual_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The basic residual blocks of ``model``: modules with ``conv1``/``bn1``/``conv2``/``bn2`` (and
+    no ``conv3``) and a ``shortcut`` or ``downsample`` (None: identity), like sslkit's and
+    torchvision's BasicBlock, which compute relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))."""
+    return [(name, m) for name, m in model.named_modules()
+            if all(hasattr(m, a) for a in ("conv1", "bn1", "conv2", "bn2")) and not hasattr(m, "conv3")
+            and (hasattr(m, "shortcut") or hasattr(m, "downsample"))]
+
+
+def _shortcut(block: nn.Module) -> nn.Module | None:
+    return getattr(block, "shortcut", None) or getattr(block, "downsample", None)
+
+
+def branch_convs(model: nn.Module) -> list[str]:
+    """The convs between the shortcut endpoints of every residual block (its ``conv1`` and
+    ``conv2``): the layers depth-wise SSL regularizes, never the first conv of the network nor
+    a projection shortcut."""
+    return [f"{name}.{conv}" for name, _ in residual_blocks(model) for conv in ("conv1", "conv2")]
+
+
+def shortcut_layers(model: nn.Module) -> list[str]:
+    """The layers inside the projection shortcuts of residual blocks (also of those already
+    replaced by a :class:`ShortcutBlock`)."""
+    shortcuts = [_shortcut(b) for _, b in residual_blocks(model)]
+    shortcuts += [m.shortcut for m in model.modules() if isinstance(m, ShortcutBlock)]
+    inside = {id(m) for sc in shortcuts if sc is not None for m in sc.modules()}
+    return [n for n, m in model.named_modules() if id(m) in inside and isinstance(m, (*LAYER_TYPES, LoweredConv))]
+
+
+def depth(model: nn.Module) -> int:
+    """The layer count as the paper counts it: conv and fully connected layers (a
+    :class:`LoweredConv` is a conv), projection shortcuts not counted."""
+    layers = sum(1 for m in model.modules() if isinstance(m, (*LAYER_TYPES, LoweredConv)))
+    return layers - len(shortcut_layers(model))
+
+
 @torch.no_grad()
 def remove_dead_blocks(model: nn.Module) -> list[str]:
-    """Replace residual blocks whose last conv is all zero by :class:`ShortcutBlock` (in place).
-    Works on blocks with ``conv2``/``bn2`` and a ``shortcut`` or ``downsample`` (None: identity),
-    like sslkit's and torchvision's BasicBlock. Returns the replaced blocks' names."""
+    """Replace residual blocks whose branch computes a constant by :class:`ShortcutBlock` (in
+    place): those whose ``conv2`` is all zero (the branch is then ``bn2``'s constant). Returns
+    the replaced blocks' names."""
     replaced = []
-    for name, block in list(model.named_modules()):
-        if not (hasattr(block, "conv2") and hasattr(block, "bn2") and not hasattr(block, "conv3")):
+    for name, block in residual_blocks(model):
+        if block.conv2.weight.detach().any() or getattr(block.conv2, "bias", None) is not None:
             continue
-        if not (hasattr(block, "shortcut") or hasattr(block, "downsample")):
-            continue
-        if block.conv2.weight.detach().any():
-            continue
-        shortcut = getattr(block, "shortcut", None) or getattr(block, "downsample", None) or nn.Identity()
-        _set(model, name, ShortcutBlock(shortcut, _bn_constant(block.bn2)))
+        _set(model, name, ShortcutBlock(_shortcut(block) or nn.Identity(), _bn_constant(block.bn2)))
         replaced.append(name)
     return replaced
 

@@ -46,16 +46,23 @@ class TensorData(NamedTuple):
         return len(self.y)
 
     def subset(self, n: int | None) -> "TensorData":
-        """The first ``n`` samples (all when ``n`` is None or larger than the split)."""
-        return self if n is None or n >= len(self) else TensorData(self.x[:n], self.y[:n])
+        """``n`` samples evenly spaced over the split (all when ``n`` is None or larger than the
+        split), so a subset of a class-sorted image folder still holds every class."""
+        if n is None or n >= len(self):
+            return self
+        idx = (torch.arange(n) * len(self) // n).to(self.y.device)
+        return TensorData(self.x[idx], self.y[idx])
 
 
 class Splits(NamedTuple):
-    """A network's training and test tensors, and one line naming the data actually used."""
+    """A network's training and test tensors, one line naming the data actually used (with
+    its path, for people) and one naming what it is (without, for cache keys that hold on any
+    machine)."""
 
     train: TensorData
     test: TensorData
     description: str
+    identity: str = ""
 
 
 def _not_found(name: str, tried: list[Path], hint: str) -> DataNotFoundError:
@@ -179,18 +186,25 @@ def cifar10(train: bool = True, *, data_root: str | os.PathLike | None = None, d
         data_root: the data root (see :func:`sslkit.settings.data_root`).
         download: try torchvision's download when no layout is found.
         device: where the tensors live.
-        normalize: ``"mean"`` subtracts the per-channel training mean from pixels in [0, 255],
-            as Caffe feeds them; ``"std"`` standardizes per channel (He et al.).
+        normalize: ``"mean_image"`` subtracts the training split's per-pixel mean image from
+            pixels in [0, 255], as Caffe's ``cifar10_full`` does with ``mean.binaryproto``;
+            ``"mean"`` subtracts the per-channel training mean instead; ``"std"``
+            standardizes per channel (He et al.).
     """
-    x, y, _ = _cifar_uint8(settings.data_root(data_root), train, download)
-    x = x.to(device=device, dtype=torch.float32) / 255.0
+    if normalize not in ("mean_image", "mean", "std"):
+        raise ValueError(f"normalize must be 'mean_image', 'mean' or 'std', got {normalize!r}")
+    root = settings.data_root(data_root)
+    x, y, _ = _cifar_uint8(root, train, download)
+    x = x.to(device=device, dtype=torch.float32)
+    if normalize == "mean_image":
+        train_x = x if train else _cifar_uint8(root, True, download)[0].to(device)
+        return TensorData(x - train_x.float().mean(0, keepdim=True), y.to(device))
+    x = x / 255.0
     mean = torch.tensor(CIFAR_MEAN, device=device).view(1, 3, 1, 1)
     if normalize == "mean":
         x = (x - mean) * 255.0
-    elif normalize == "std":
-        x = (x - mean) / torch.tensor(CIFAR_STD, device=device).view(1, 3, 1, 1)
     else:
-        raise ValueError(f"normalize must be 'mean' or 'std', got {normalize!r}")
+        x = (x - mean) / torch.tensor(CIFAR_STD, device=device).view(1, 3, 1, 1)
     return TensorData(x, y.to(device))
 
 
@@ -200,7 +214,8 @@ LOADERS = {"mnist": mnist, "cifar10": cifar10}
 def load(dataset: str, normalize: str, *, train: int | None = None, test: int | None = None,
          data_root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Splits:
     """Both splits of ``dataset`` (``mnist`` or ``cifar10``) on ``device``, normalized as
-    ``normalize`` (see each loader), cut to the first ``train`` / ``test`` samples (None: all).
+    ``normalize`` (see each loader), cut to ``train`` / ``test`` samples evenly spaced over each
+    split (None: all).
 
     Raises:
         ValueError: an unknown data set. DataNotFoundError: the data is missing.
@@ -210,7 +225,10 @@ def load(dataset: str, normalize: str, *, train: int | None = None, test: int | 
     tr, te = (LOADERS[dataset](split, data_root=data_root, device=device, normalize=normalize)
               for split in (True, False))
     tr, te = tr.subset(train), te.subset(test)
-    return Splits(tr, te, f"{describe(dataset, data_root)}; {len(tr)} train / {len(te)} test images")
+    sizes = f"{len(tr)} train / {len(te)} test images"
+    root = str(settings.data_root(data_root))
+    return Splits(tr, te, f"{describe(dataset, data_root)}; {sizes}",
+                  f"{describe(dataset, data_root).replace(root, '<data root>')}; normalize {normalize}; {sizes}")
 
 
 def describe(dataset: str, data_root: str | os.PathLike | None = None) -> str:
@@ -229,13 +247,15 @@ def describe(dataset: str, data_root: str | os.PathLike | None = None) -> str:
 # ---------------------------------------------------------------------------- batching and augmentation
 def pad_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """He et al.'s CIFAR augmentation on a batch tensor: zero-pad by ``pad``, take a random
-    crop of the original size and flip horizontally with probability 1/2, per sample."""
+    crop of the original size and flip horizontally with probability 1/2, per sample. The
+    random draws come from ``generator`` on its own device (on the batch's device, no host
+    synchronization)."""
     b, _, h, w = x.shape
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    dev = x.device
-    oy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
-    ox = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
-    flip = (torch.rand(b, generator=generator) < 0.5).to(dev)
+    dev, gen_dev = x.device, generator.device
+    oy = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=gen_dev).to(dev)
+    ox = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=gen_dev).to(dev)
+    flip = (torch.rand(b, generator=generator, device=gen_dev) < 0.5).to(dev)
     rows = oy[:, None] + torch.arange(h, device=dev)                      # (b, h)
     cols = torch.arange(w, device=dev).expand(b, w)
     cols = torch.where(flip[:, None], cols.flip(1), cols) + ox[:, None]   # (b, w)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 
 from . import paper
@@ -56,6 +57,7 @@ def test_error(result: ExperimentResult):
 
 
 @register("figure3_conv1_filters")
+@register("figure5_conv1_filters")
 def first_conv_filters(result: ExperimentResult):
     """Figure 3 (Figure 5 for RGB inputs): the first conv layer's filters of the baseline and
     each SSL run, one row per network; all-zero filters are blank."""
@@ -145,5 +147,35 @@ def ssl_speedup(result: ExperimentResult):
         ax.plot(grp["layer"], paper.table4_row(int(r))["cpu_speedup"], ls=":", marker="x", label=f"paper CPU, row {r}")
     ax.set(ylabel="speedup over dense GEMM", title="SSL: GEMM on the non-zero rows and columns")
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@register("figure6_depth")
+def depth_points(result: ExperimentResult):
+    """Figure 6: error against SSL-ResNet-# (layers kept), the baselines as horizontal lines
+    (ours solid, the paper's dotted); right, the conv layers kept per output map size."""
+    import matplotlib.pyplot as plt
+
+    points = result.tables["points"].sort_values("layers")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.plot(points["layers"], points["our error %"], marker="o", label="SSL (ours)")
+    paper_points = points.dropna(subset=["paper error %"])
+    if len(paper_points):
+        left.plot(paper_points["layers"], paper_points["paper error %"], "kx", label="SSL (paper)")
+    for i, (_, row) in enumerate(result.tables["baselines"].iterrows()):
+        left.axhline(row["our error %"], color=f"C{i + 1}", lw=1, label=f"{row['network']} (ours)")
+        if pd.notna(row["paper error %"]):
+            left.axhline(row["paper error %"], color=f"C{i + 1}", lw=1, ls=":", label=f"{row['network']} (paper)")
+    left.set(xlabel="SSL-ResNet-#", ylabel="% error", title=f"depth-wise SSL ({result.meta['profile']})")
+    left.legend(fontsize=7)
+    maps = [c for c in points.columns if c.startswith("conv layers ")]
+    width = 0.8 / max(len(maps), 1)
+    for k, col in enumerate(maps):
+        right.bar([i + k * width for i in range(len(points))], points[col].fillna(0), width=width,
+                  label=col.replace("conv layers ", ""))
+    right.set(xticks=[i + width * (len(maps) - 1) / 2 for i in range(len(points))],
+              xticklabels=points["SSL-ResNet"], ylabel="# conv layers")
+    right.legend(fontsize=7, title="output map", title_fontsize=7)
     fig.tight_layout()
     return fig

@@ -8,15 +8,17 @@
     run = pipeline.ssl(context, pipeline.Regularization({"filter": 5e-3, "channel": 5e-3}), base)
     run.report, run.compact, run.error
 
-Every training stage is cached under ``<cache>/runs/<stage>/<key>/`` (see
-:mod:`sslkit.settings`), keyed by everything that decides its outcome (network, solver, sizes,
-seed, data, device, regularization, and the baseline it starts from), and resumes from its
-last checkpoint when interrupted.
+Every training stage is kept under ``<runs>/<stage>/<key>/`` (see :mod:`sslkit.settings`),
+keyed by everything that decides its outcome (network, solver, sizes, seed, data,
+regularization, and the baseline it starts from) but not by the machine or the data's path,
+so a stage trained on a GPU and committed to the run store serves a notebook on a laptop. It
+resumes from its last checkpoint when interrupted (or stopped at ``$SSLKIT_DEADLINE``).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,13 +28,14 @@ import torch.nn as nn
 
 from . import models
 from .compact import compact, propagate_zeros
-from .data import Splits, load
+from .data import Splits, TensorData, load
 from .io import atomic_torch_save
 from .masks import ZeroFreezer
 from .models import Network, Sizes
 from .regularizers import GroupLasso
 from .report import sparsity_report
-from .settings import cache_dir
+from .results import device_name
+from .settings import deadline, run_roots, runs_dir
 from .train import Result, Schedule, default_device, evaluate, seed_everything, train
 
 
@@ -53,6 +56,17 @@ class Context:
     def device(self) -> torch.device:
         return self.data.train.x.device
 
+    def schedule_note(self, stages: tuple[str, ...] = ("baseline", "ssl", "finetune")) -> str:
+        """For every result's provenance: whether ``stages`` run as long as in the paper
+        profile, or a label saying the schedule is shortened and by how much."""
+        paper_sizes = self.network.sizes.get("paper")
+        names = " / ".join(stages)
+        ours = " / ".join(str(getattr(self.sizes, k)) for k in stages)
+        if paper_sizes is not None and all(getattr(self.sizes, k) >= getattr(paper_sizes, k) for k in stages):
+            return f"the paper profile's: {ours} iterations ({names})"
+        theirs = " / ".join(str(getattr(paper_sizes, k)) for k in stages) if paper_sizes else "unknown"
+        return f"shortened schedule: {ours} iterations ({names}; paper profile: {theirs})"
+
 
 def setup(model: str, profile: str = "quick", *, data_root=None, device: str | None = None, seed: int = 0,
           force: bool = False, progress: bool = True, **sizes) -> Context:
@@ -68,47 +82,74 @@ def setup(model: str, profile: str = "quick", *, data_root=None, device: str | N
     dev = torch.device(device) if device else default_device()
     data = load(network.dataset, network.normalize, train=chosen.train, test=chosen.test,
                 data_root=data_root, device=dev)
+    if dev.type == "cuda":   # TF32 matrix units and channels-last tensors (recorded in the provenance)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        data = data._replace(train=_channels_last(data.train), test=_channels_last(data.test))
     return Context(network, profile, chosen, data, seed, force, progress)
+
+
+def _channels_last(split: TensorData) -> TensorData:
+    return TensorData(split.x.contiguous(memory_format=torch.channels_last), split.y) if split.x.dim() == 4 else split
 
 
 # ---------------------------------------------------------------------------- cached stages
 def run_dir(stage: str, key: dict) -> Path:
-    """The cache folder of one stage's parameter set ``key`` (solvers as :class:`Schedule`
-    objects are keyed by their fields, so a changed recipe retrains instead of reusing)."""
+    """The folder, relative to a run root, of one stage's parameter set ``key`` (solvers as
+    :class:`Schedule` objects are keyed by their fields, so a changed recipe retrains instead
+    of reusing)."""
     text = json.dumps(key, sort_keys=True, default=str)
-    return cache_dir() / "runs" / stage / hashlib.sha256(text.encode()).hexdigest()[:16]
+    return Path(stage) / hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _find(folder: Path, filename: str) -> Path | None:
+    """``folder/filename`` in the first run root that has it (see :func:`sslkit.settings.run_roots`)."""
+    return next((root / folder / filename for root in run_roots() if (root / folder / filename).exists()), None)
 
 
 def train_stage(folder: Path, name: str, model: nn.Module, context: Context, schedule: Schedule, *,
                 seed: int, hooks=None) -> Result:
-    """Train one stage of ``context``'s network, or load it if ``folder`` already holds it.
-    Interrupted stages resume from ``<name>.ckpt``; finished ones are kept as ``<name>.pt``
-    (weights and result)."""
-    final, ckpt = folder / f"{name}.pt", folder / f"{name}.ckpt"
+    """Train one stage of ``context``'s network, or load it if a run root holds it (``folder``
+    is relative to the roots). Finished stages are kept as ``<name>.pt`` (weights, result, and
+    the device that trained them); an interrupted one resumes from its ``<name>.ckpt``."""
+    final, ckpt = runs_dir() / folder / f"{name}.pt", runs_dir() / folder / f"{name}.ckpt"
     if context.force:
         for p in (final, ckpt):
             p.unlink(missing_ok=True)
-    if final.exists():
-        saved = torch.load(final, map_location=context.device, weights_only=False)
+    found = None if context.force else _find(folder, f"{name}.pt")
+    if found is not None:
+        saved = torch.load(found, map_location=context.device, weights_only=False)
         model.load_state_dict(saved["model"])
         return Result(**saved["result"])
+    if context.device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    earlier = None if context.force else _find(folder, f"{name}.ckpt")
+    if earlier is not None and earlier != ckpt:          # resume from the store's checkpoint
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(earlier, ckpt)
     res = train(model, context.data.train, schedule, seed=seed, test=context.data.test, hooks=hooks,
-                augment=context.network.augment, eval_every=max(schedule.iters // 10, 1), checkpoint=ckpt,
-                checkpoint_every=max(min(1000, schedule.iters // 4), 1),
-                param_groups=context.network.param_groups(model), progress=context.progress, desc=name)
+                augment=context.network.augment, eval_every=max(schedule.iters // context.sizes.evals, 1),
+                checkpoint=ckpt, checkpoint_every=max(min(1000, schedule.iters // 4), 1),
+                param_groups=context.network.param_groups(model), progress=context.progress, desc=name,
+                deadline=deadline(), flush_denormal=context.network.flush_denormal)
+    res.device = device_name(context.device)
     atomic_torch_save({"model": model.state_dict(), "result": res.as_dict()}, final)
     ckpt.unlink(missing_ok=True)
     return res
 
 
 # ---------------------------------------------------------------------------- baseline
+def scale_spec(spec: dict, factor: float) -> dict:
+    """A group-Lasso spec with every strength multiplied by ``factor``."""
+    return {k: scale_spec(v, factor) if isinstance(v, dict) else v * factor for k, v in spec.items()}
+
+
 def baseline_dir(context: Context) -> Path:
     """The cache folder of the network's baseline: what it is trained on, how and for how long.
     SSL runs key on this folder's name, so they follow it."""
     s = context.sizes
     return run_dir("baseline", dict(
         model=context.network.name, sizes={"baseline": s.baseline, "train": s.train, "test": s.test},
-        seed=context.seed, data=context.data.description, device=context.device.type,
+        seed=context.seed, data=context.data.identity,
         solver=context.network.schedule("baseline", s.baseline), multipliers=context.network.multipliers))
 
 
@@ -145,7 +186,8 @@ class Regularization:
 @dataclass
 class SSLRun:
     """One SSL run: the fine-tuned network (zeros propagated), its compacted copy, the
-    per-layer sparsity report, errors (fractions) and the training time of its stages."""
+    per-layer sparsity report, errors (fractions), the training time of its stages and the
+    device that fine-tuned it."""
 
     model: nn.Module
     compact: nn.Module
@@ -155,6 +197,7 @@ class SSLRun:
     error: float
     compact_error: float
     wall_s: float
+    trained_on: str = ""
 
     @property
     def parameters(self) -> int:
@@ -167,18 +210,20 @@ class SSLRun:
 
 def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module, Result]) -> SSLRun:
     """SSL from the baseline ``base`` (the pair :func:`baseline` returns), removal of what the
-    zero groups make useless, fine-tuning with the zeros frozen, report and compaction."""
+    zero groups make useless, fine-tuning with the zeros frozen, report and compaction. The
+    strengths are multiplied by the profile's ``sizes.strength`` (1 but in shortened profiles)."""
     network, sizes, dev = context.network, context.sizes, context.device
     base_net, base_res = base
     ssl_schedule, finetune_schedule = network.schedule("ssl", sizes.ssl), network.schedule("finetune", sizes.finetune)
     key = dict(model=network.name, spec=regularization.spec, sizes=vars(sizes), seed=context.seed,
-               data=context.data.description, device=dev.type, weighted=regularization.weighted,
+               data=context.data.identity, weighted=regularization.weighted,
                mode=regularization.mode, threshold=regularization.threshold,
                solvers=(ssl_schedule, finetune_schedule), baseline=baseline_dir(context).name)
     folder = run_dir("ssl", key)
     net = network.build().to(dev)
     net.load_state_dict(base_net.state_dict())
-    reg = GroupLasso.from_spec(net, regularization.spec, weighted=regularization.weighted,
+    spec = scale_spec(regularization.spec, sizes.strength)   # a shortened profile's stronger regularization
+    reg = GroupLasso.from_spec(net, spec, weighted=regularization.weighted,
                                mode=regularization.mode, threshold=regularization.threshold)
     ssl_res = train_stage(folder, "ssl", net, context, ssl_schedule, seed=context.seed + 1, hooks=[reg])
     propagate_zeros(net, network.input_shape)   # zero what the zero groups make useless
@@ -190,4 +235,4 @@ def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module,
     return SSLRun(model=net, compact=small, report=sparsity_report(net, network.input_shape),
                   baseline_error=base_res.test_error, ssl_error=ssl_res.test_error, error=finetune_res.test_error,
                   compact_error=evaluate(small, context.data.test)[0],
-                  wall_s=base_res.wall_s + ssl_res.wall_s + finetune_res.wall_s)
+                  wall_s=base_res.wall_s + ssl_res.wall_s + finetune_res.wall_s, trained_on=finetune_res.device)

@@ -50,10 +50,12 @@ def device_name(device: str | torch.device) -> str:
 
 
 def provenance(*, profile: str, device, data: str, wall_s: float, **extra) -> dict:
-    """What every published result carries: profile, device, data, date, wall time, versions."""
+    """What every published result carries: profile, device, data, date, wall time, versions
+    (and, on a GPU, whether TF32 matrix units were allowed)."""
+    cuda = {"tf32": torch.backends.cuda.matmul.allow_tf32} if torch.device(device).type == "cuda" else {}
     return {"profile": profile, "device": device_name(device), "data": data,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "wall_s": round(wall_s, 1), "sslkit": __version__, "torch": torch.__version__, **extra}
+            "wall_s": round(wall_s, 1), "sslkit": __version__, "torch": torch.__version__, **cuda, **extra}
 
 
 def publish(result: ExperimentResult, figures: dict | None = None, out: str | os.PathLike | None = None) -> Path:
@@ -73,6 +75,7 @@ def publish(result: ExperimentResult, figures: dict | None = None, out: str | os
 def banner(result: ExperimentResult) -> str:
     """The provenance as a few lines for the top of a notebook or a command's output."""
     m = result.meta
+    schedule = f"schedule: {m['schedule']}\n" if m.get("schedule") else ""
     return (f"profile: {m.get('profile')} | device: {m.get('device')}\n"
-            f"data: {m.get('data')}\n"
+            f"data: {m.get('data')}\n{schedule}"
             f"date: {m.get('date')} | wall time: {m.get('wall_s')} s")

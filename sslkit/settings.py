@@ -4,7 +4,10 @@ Each is read from the environment when it is asked for (not at import), so a tes
 notebook can point sslkit elsewhere by setting a variable.
 
     data root      the ``data_root`` argument, else ``$SSLKIT_DATA``, else ``~/.cache/sslkit/data``
-    cache          ``$SSLKIT_CACHE``, else ``~/.cache/sslkit`` (trained runs, decoded images)
+    cache          ``$SSLKIT_CACHE``, else ``~/.cache/sslkit`` (decoded images; trained runs in
+                   ``runs/`` there, or in ``$SSLKIT_RUNS``)
+    store          ``runs/`` of the repository: trained stages committed with the results
+                   (e.g. from a GPU machine), looked up after the cache
     results        ``$SSLKIT_FIGURES``, else ``figures/`` of the repository; the smoke
                    profile's meaningless numbers go to ``build/figures-smoke/`` instead
 """
@@ -30,6 +33,27 @@ def data_root(explicit: str | os.PathLike | None = None) -> Path:
 def cache_dir() -> Path:
     """The cache: trained runs (``runs/``) and decoded image folders (``decoded/``)."""
     return Path(os.environ.get("SSLKIT_CACHE", "~/.cache/sslkit")).expanduser()
+
+
+def runs_dir() -> Path:
+    """Where training stages are written: ``$SSLKIT_RUNS``, else ``<cache>/runs``."""
+    return Path(os.environ["SSLKIT_RUNS"]).expanduser() if os.environ.get("SSLKIT_RUNS") else cache_dir() / "runs"
+
+
+def store_dir() -> Path:
+    """The committed run store, ``runs/`` of the repository (``$SSLKIT_STORE`` overrides)."""
+    return Path(os.environ.get("SSLKIT_STORE", REPO / "runs")).expanduser()
+
+
+def run_roots() -> list[Path]:
+    """Where a training stage is looked for, in order: :func:`runs_dir`, then :func:`store_dir`."""
+    roots = [runs_dir(), store_dir()]
+    return roots[:1] if roots[0].resolve() == roots[1].resolve() else roots
+
+
+def deadline() -> float | None:
+    """``$SSLKIT_DEADLINE`` (a ``time.time()``) after which training checkpoints and stops."""
+    return float(os.environ["SSLKIT_DEADLINE"]) if os.environ.get("SSLKIT_DEADLINE") else None
 
 
 def results_dir(profile: str) -> Path:

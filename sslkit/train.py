@@ -124,14 +124,20 @@ def _calls(hooks, name: str) -> list[Callable]:
     return [f for f in found if f is not None]
 
 
+class OutOfTime(RuntimeError):
+    """Training stopped at its deadline; its checkpoint holds the last iteration done."""
+
+
 @dataclass
 class Result:
-    """What :func:`train` returns: the final test error, and the history of evaluations."""
+    """What :func:`train` returns: the final test error, the history of evaluations, and
+    (set by whoever keeps it) the device that trained it."""
 
     iters: int
     wall_s: float
     test_error: float | None = None
     history: list[dict] = field(default_factory=list)
+    device: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -171,7 +177,8 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
           test: TensorData | None = None, hooks: Hook | list[Hook] | None = None,
           augment: Callable | None = None, eval_every: int = 0,
           checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1000,
-          param_groups: list[dict] | None = None, progress: bool = True, desc: str = "train") -> Result:
+          param_groups: list[dict] | None = None, progress: bool = True, desc: str = "train",
+          deadline: float | None = None, flush_denormal: bool = False) -> Result:
     """Train ``model`` in place with SGD + momentum on ``schedule``.
 
     Args:
@@ -182,8 +189,8 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
         test: evaluated every ``eval_every`` iterations and at the end (error in the result).
         hooks: a :class:`Hook` or a list of them (extra loss, after-backward, post-step), called
             in order.
-        augment: ``(x, generator) -> x`` applied to each training batch (e.g.
-            :func:`sslkit.data.pad_crop_flip`).
+        augment: ``(x, generator) -> x`` applied to each training batch, the generator on the
+            data's device and seeded per iteration (e.g. :func:`sslkit.data.pad_crop_flip`).
         checkpoint: file to save to every ``checkpoint_every`` iterations and at the end; if it
             exists, training resumes from it (a finished run returns at once).
         param_groups: optimizer parameter groups (default: all parameters); a group's
@@ -191,8 +198,14 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
             per-parameter multipliers).
         progress: show a tqdm bar.
         desc: the bar's label.
+        deadline: a ``time.time()`` after which training saves its checkpoint and raises
+            :class:`OutOfTime` (checked after every iteration; None: no deadline).
+        flush_denormal: treat denormal floats as zero on the CPU while training (they can slow
+            a CPU several-fold and change nothing measurable).
     Returns:
         A :class:`Result` with the final test error, wall time and evaluation history.
+    Raises:
+        OutOfTime: the deadline passed before the last iteration.
     """
     loss_terms, after_backward, post_step = (_calls(hooks, n) for n in ("loss_term", "after_backward", "post_step"))
     device = data.x.device
@@ -221,38 +234,46 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
     model.train()
     bar = tqdm(range(start, schedule.iters), desc=desc, disable=not progress or None,
                initial=start, total=schedule.iters, leave=False)
-    for it in bar:
-        epoch, k = divmod(it, per_epoch)
-        if epoch != order_epoch:
-            order, order_epoch = _epoch_order(n, seed, epoch, device), epoch
-        idx = order[k * bs:(k + 1) * bs]
-        x, y = data.x[idx], data.y[idx]
-        torch.manual_seed(seed * 1_000_003 + it)  # dropout (and any other global-RNG use)
-        if augment is not None:
-            x = augment(x, torch.Generator().manual_seed(seed * 7_919 + it))
-        lr = schedule.lr_at(it)
-        for g in opt.param_groups:
-            g["lr"] = lr * g.get("lr_mult", 1.0)
-        loss = F.cross_entropy(model(x), y)
-        for term in loss_terms:
-            loss = loss + term(model)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        for fn in after_backward:
-            fn(model)
-        opt.step()
-        for fn in post_step:
-            fn(model, opt, it)
-        if it % 100 == 0 and not math.isfinite(loss.item()):
-            raise FloatingPointError(f"loss became {loss.item()} at iteration {it}; lower the lr")
-        done = it + 1
-        if test is not None and eval_every and done % eval_every == 0 and done < schedule.iters:
-            err, tl = evaluate(model, test)
-            history.append({"iter": done, "lr": lr, "train_loss": loss.item(), "test_error": err, "test_loss": tl})
-            bar.set_postfix(err=f"{err:.4f}")
-        if done % checkpoint_every == 0 and done < schedule.iters:
-            save(done)
-    bar.close()
+    torch.set_flush_denormal(flush_denormal)
+    try:
+        for it in bar:
+            epoch, k = divmod(it, per_epoch)
+            if epoch != order_epoch:
+                order, order_epoch = _epoch_order(n, seed, epoch, device), epoch
+            idx = order[k * bs:(k + 1) * bs]
+            x, y = data.x[idx], data.y[idx]
+            torch.manual_seed(seed * 1_000_003 + it)  # dropout (and any other global-RNG use)
+            if augment is not None:
+                x = augment(x, torch.Generator(device=device).manual_seed(seed * 7_919 + it))
+            lr = schedule.lr_at(it)
+            for g in opt.param_groups:
+                g["lr"] = lr * g.get("lr_mult", 1.0)
+            loss = F.cross_entropy(model(x), y)
+            for term in loss_terms:
+                loss = loss + term(model)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for fn in after_backward:
+                fn(model)
+            opt.step()
+            for fn in post_step:
+                fn(model, opt, it)
+            if it % 100 == 0 and not math.isfinite(loss.item()):
+                raise FloatingPointError(f"loss became {loss.item()} at iteration {it}; lower the lr")
+            done = it + 1
+            if test is not None and eval_every and done % eval_every == 0 and done < schedule.iters:
+                err, tl = evaluate(model, test)
+                history.append({"iter": done, "lr": lr, "train_loss": loss.item(), "test_error": err,
+                                "test_loss": tl})
+                bar.set_postfix(err=f"{err:.4f}")
+            if done % checkpoint_every == 0 and done < schedule.iters:
+                save(done)
+            if deadline is not None and time.time() >= deadline and done < schedule.iters:
+                save(done)
+                raise OutOfTime(f"{desc} stopped at iteration {done} of {schedule.iters}")
+    finally:
+        torch.set_flush_denormal(False)
+        bar.close()
     result = Result(iters=schedule.iters, wall_s=wall + time.perf_counter() - t0, history=history)
     if test is not None:
         result.test_error, tl = evaluate(model, test)

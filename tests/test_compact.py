@@ -27,8 +27,12 @@ LAYER = (nn.Conv2d, nn.Linear)
 def _prepare(name, seed=0):
     torch.manual_seed(seed)
     make, shape = NETS[name]
-    net = make().eval()
-    for m in net.modules():  # non-trivial BN statistics and biases
+    return _prepare_bn(make().eval()), shape
+
+
+def _prepare_bn(net):
+    """Non-trivial BN statistics and biases (in place)."""
+    for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
@@ -36,7 +40,7 @@ def _prepare(name, seed=0):
             nn.init.uniform_(m.bias, -0.2, 0.2)
         elif isinstance(m, LAYER) and m.bias is not None:
             nn.init.uniform_(m.bias, -0.1, 0.1)
-    return net, shape
+    return net
 
 
 @torch.no_grad()
@@ -196,3 +200,41 @@ def test_lowered_conv_matches_conv():
         low = LoweredConv(conv)
         assert torch.allclose(low(x), conv(x), atol=1e-5)
         assert low.weight.numel() < conv.weight.numel()
+
+
+def test_depth_groups_are_the_in_block_convs():
+    from sslkit.compact import branch_convs
+
+    names = branch_convs(models.build("resnet20"))
+    assert len(names) == 18 and len(set(names)) == 18
+    assert all(n.endswith((".conv1", ".conv2")) and n.startswith("stage") for n in names)  # not the first conv
+    assert not any("shortcut" in n for n in names)
+
+
+@pytest.mark.parametrize("name,blocks", [("resnet20", [1, 4, 8]), ("resnet32", [0, 2, 6, 7, 13])])
+def test_zeroed_blocks_compact_to_a_shallower_network(name, blocks):
+    """Depth-wise SSL zeroes whole layers: a block whose conv2 is zero (conv1 then feeds nothing
+    and is zeroed by propagation) becomes its shortcut plus a constant; the network is
+    shallower by two layers per block, computes the same, and has the depth the report predicts."""
+    from sslkit.compact import depth, shortcut_layers
+    from sslkit.experiments.depth import predicted_depth
+
+    torch.manual_seed(0)
+    net = models.build(name).eval()
+    _prepare_bn(net)
+    all_blocks = [m for m in net.modules() if hasattr(m, "conv2") and hasattr(m, "bn2")]
+    with torch.no_grad():
+        for i in blocks:
+            all_blocks[i].conv2.weight.zero_()
+            if i % 2:                               # both convs zero in some, only conv2 in others
+                all_blocks[i].conv1.weight.zero_()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = net(x)
+    propagate_zeros(net, (3, 32, 32))
+    report = sparsity_report(net, (3, 32, 32))
+    small = compact(net, (3, 32, 32))
+    with torch.no_grad():
+        assert (small(x) - expected).abs().max().item() <= 1e-5
+    assert sum(isinstance(m, ShortcutBlock) for m in small.modules()) == len(blocks)
+    assert depth(small) == depth(net) - 2 * len(blocks) == predicted_depth(report, set(shortcut_layers(net)))

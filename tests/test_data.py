@@ -53,6 +53,12 @@ def test_cifar_image_folder(tmp_path, monkeypatch):
     mean = torch.tensor(D.CIFAR_MEAN).view(1, 3, 1, 1)
     assert torch.allclose(raw.x[3, :, 0, 0], (40 / 255 - mean.flatten()) * 255, atol=1e-4)
     assert list((tmp_path / "cache" / "decoded").glob("*.pt"))
+    # Caffe's cifar10_full: the training split's per-pixel mean image, on both splits
+    train_mean = torch.tensor([40.0 * c + i for c in range(2) for i in range(3)]).mean()
+    image = D.cifar10(True, data_root=tmp_path, normalize="mean_image")
+    assert image.x.mean(0).abs().max() < 1e-4
+    test = D.cifar10(False, data_root=tmp_path, normalize="mean_image")
+    assert torch.allclose(test.x[2, :, 5, 5], torch.full((3,), 40.0 - train_mean.item()), atol=1e-4)
 
 
 @pytest.mark.skipif(not REAL_MNIST, reason="real MNIST not in ../shared/data")

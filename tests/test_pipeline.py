@@ -74,3 +74,11 @@ def test_ssl_pipeline_without_a_paper_table():
                                       "finetune_iters": 10, "speed": False, "progress": False, "device": "cpu"})
     assert "comparison" not in outcome.result.tables and outcome.result.name == "ssl_lenet"
     assert outcome.result.tables["runs"]["fine-tuned error %"].iloc[0] == round(100 * run.error, 2)  # from the cache
+
+
+def test_a_shortened_profile_multiplies_the_strengths():
+    assert pipeline.scale_spec({"conv1": {"filter": 1e-3}, "shape": 2e-3}, 10) == \
+        {"conv1": {"filter": pytest.approx(1e-2)}, "shape": pytest.approx(2e-2)}
+    for network in models.NETWORKS.values():
+        if "paper" in network.sizes:
+            assert network.sizes["paper"].strength == 1.0, network.name   # the paper's strengths as given

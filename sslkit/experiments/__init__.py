@@ -24,6 +24,7 @@ EXPERIMENTS = {
     "baseline": "sslkit.experiments.baseline",
     "ssl": "sslkit.experiments.ssl",
     "speed": "sslkit.experiments.speed",
+    "depth": "sslkit.experiments.depth",
 }
 
 
@@ -35,8 +36,9 @@ def get(name: str):
 
 
 def describe(name: str) -> str:
-    """The first paragraph of experiment ``name``'s docstring, on one line."""
-    return " ".join((get(name).__doc__ or "").strip().split("\n\n")[0].split())
+    """The first sentence of experiment ``name``'s docstring, on one line."""
+    text = " ".join((get(name).__doc__ or "").split())
+    return text.split(". ")[0].rstrip(".") + "."
 
 
 @dataclass

@@ -35,10 +35,11 @@ def run(model: str, *, profile: str = "quick", seed: int = 0, data_root: str | N
     table = pd.DataFrame([{
         "network": model, "iterations": schedule.iters, "batch": schedule.batch_size, "lr policy": schedule.policy,
         "paper error %": context.network.paper_error, "our error %": round(100 * res.test_error, 2),
-        "train wall s": round(res.wall_s, 1),
+        "train wall s": round(res.wall_s, 1), "trained on": res.device,
         "parameters": sum(p.numel() for p in net.parameters()),
     }])
     meta = provenance(profile=profile, device=context.device, data=context.data.description,
-                      wall_s=time.perf_counter() - t0, seed=seed, model=model, paper_error=context.network.paper_error)
+                      wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(("baseline",)),
+                      model=model, paper_error=context.network.paper_error)
     return ExperimentResult(f"baseline_{model}", {"baseline": table, "history": pd.DataFrame(res.history)}, meta,
                             figures=("test_error",))

@@ -65,7 +65,8 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
         table: the paper table to compare with (``sslkit.paper.TABLES``), or None.
         profile, seed, data_root, device, force, progress: as everywhere.
         baseline_iters, ssl_iters, finetune_iters: override the profile's schedule sizes.
-        weighted, mode, threshold: see :class:`sslkit.pipeline.Regularization`.
+        weighted, mode, threshold: see :class:`sslkit.pipeline.Regularization` (a shortened
+            profile multiplies the strengths by its ``strength``, recorded in ``runs``).
         speed: measure each conv layer's compact-GEMM speedup on this CPU (1 thread).
         figures: registered figures to draw (default: the table's, e.g. Figure 3 for Table 1).
     Returns:
@@ -94,8 +95,9 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
         "row": label, "baseline error %": round(100 * r.baseline_error, 2), "ssl error %": round(100 * r.ssl_error, 2),
         "fine-tuned error %": round(100 * r.error, 2), "compacted error %": round(100 * r.compact_error, 2),
         "parameters": r.parameters, "compacted parameters": r.compact_parameters, "wall s": round(r.wall_s, 1),
+        "trained on": r.trained_on,
         "conv speedups (1 thread)": paper.dashed(r.report[SPEEDUP].dropna() if speed else [], "{:.2f}"),
-        "spec": str(runs[label])} for label, r in results.items()])
+        "spec": str(runs[label]), "strength factor": context.sizes.strength} for label, r in results.items()])
     tables = {}
     if paper_table is not None:
         base_report = sparsity_report(base[0], shape)
@@ -104,7 +106,8 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
     tables["runs"] = runs_table
     tables["layers"] = pd.concat([r.report.assign(row=k) for k, r in results.items()], ignore_index=True)
     meta = provenance(profile=profile, device=context.device, data=context.data.description,
-                      wall_s=time.perf_counter() - t0, seed=seed, model=model, table=table, sizes=vars(context.sizes),
+                      wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(), model=model,
+                      table=table, sizes=vars(context.sizes),
                       training_wall_s={k: round(r.wall_s, 1) for k, r in results.items()},
                       note="wall_s is this run; training_wall_s is each run's baseline + SSL + fine-tuning "
                            "time when first trained (stages are cached per parameter set)")

@@ -17,14 +17,19 @@ STAGES = ("baseline", "ssl", "finetune")
 
 @dataclass(frozen=True)
 class Sizes:
-    """How long one profile trains a network, in Caffe iterations (one mini-batch each), and
-    how much data it uses (``train``/``test``: the first n samples; None: the whole split)."""
+    """How long one profile trains a network, in Caffe iterations (one mini-batch each), how
+    much data it uses (``train``/``test``: n samples spread over the split; None: all of it),
+    how often each stage is evaluated on the test split (``evals`` times, the last at its end)
+    and by how much a shortened SSL stage multiplies every group-Lasso strength
+    (``strength``), so that groups reach zero within it (recorded with every result)."""
 
     baseline: int
     ssl: int
     finetune: int
     train: int | None = None
     test: int | None = None
+    evals: int = 10
+    strength: float = 1.0
 
     def override(self, **changes) -> "Sizes":
         """A copy with ``changes`` applied; ``None`` values are ignored."""
@@ -56,6 +61,8 @@ class Network:
         paper_error: the paper's baseline top-1 test error, %.
         augment: ``(x, generator) -> x`` on each training batch (None: none).
         multipliers: per-parameter lr and weight-decay multipliers (none: all 1).
+        flush_denormal: train with denormal floats flushed to zero on the CPU (where tiny
+            initial weights make them common and slow).
     """
 
     name: str
@@ -68,6 +75,7 @@ class Network:
     paper_error: float | None = None
     augment: Callable | None = None
     multipliers: tuple[Multiplier, ...] = ()
+    flush_denormal: bool = False
 
     def schedule(self, stage: str, iters: int) -> Schedule:
         """The authors' solver of ``stage`` run for ``iters`` iterations."""

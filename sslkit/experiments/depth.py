@@ -1,0 +1,98 @@
+"""Figure 6: depth-wise SSL on a residual network. Group Lasso on whole layers, only the
+convs between shortcut endpoints, swept over strengths; blocks whose branch became constant
+are removed (the network is physically shallower), then fine-tuned with the zeros frozen.
+Each point is an SSL-ResNet-# (layers as the paper counts them: convs and the fc, projection
+shortcuts not counted), beside the baselines of the reference networks."""
+from __future__ import annotations
+
+import collections
+import time
+
+import pandas as pd
+import torch.nn as nn
+
+from .. import paper, pipeline
+from ..compact import branch_convs, depth, shortcut_layers
+from ..lowering import trace
+from ..results import ExperimentResult, provenance
+
+
+def _convs_per_map(model: nn.Module, input_shape: tuple[int, ...], skip: set[str]) -> dict[str, int]:
+    """Conv layers with a non-zero weight per output map size (``"32x32"``: count), shortcuts
+    (``skip``) not counted."""
+    counts = collections.Counter()
+    for layer in trace(model, input_shape, kinds=nn.Conv2d):
+        if layer.name not in skip and layer.module.weight.detach().any():
+            side = int(round(layer.positions ** 0.5))
+            counts[f"{side}x{side}"] += 1
+    return dict(sorted(counts.items(), key=lambda kv: -int(kv[0].split("x")[0])))
+
+
+def run(model: str, strengths: list, *, references: list | None = None, profile: str = "quick", seed: int = 0,
+        data_root: str | None = None, device: str | None = None, baseline_iters: int | None = None,
+        ssl_iters: int | None = None, finetune_iters: int | None = None, mode: str = "subgradient",
+        force: bool = False, progress: bool = True) -> ExperimentResult:
+    """Depth-wise SSL of ``model`` at each strength in ``strengths``, beside the baselines.
+
+    Args:
+        model: a residual network with a record (its blocks as :func:`sslkit.compact.residual_blocks`
+            finds them).
+        strengths: group-Lasso strengths, one SSL run each, on every conv between shortcut
+            endpoints (a shortened profile multiplies them by its ``strength``).
+        references: other networks whose baselines are drawn beside (e.g. a deeper ResNet);
+            trained with their own profile sizes.
+        profile, seed, data_root, device, force, progress: as everywhere.
+        baseline_iters, ssl_iters, finetune_iters: override ``model``'s profile sizes.
+        mode: ``subgradient`` (the authors' update: a layer reaches exact zero only after many
+            iterations) or ``proximal`` (exact zeros within a short run).
+    Returns:
+        Tables ``points`` (one line per strength: layers, errors, conv layers per map size),
+        ``baselines`` (each network's layers and error, the paper's beside) and figure
+        ``figure6_depth``.
+    """
+    if not strengths:
+        raise ValueError("strengths must hold at least one group-Lasso strength, e.g. [0.007]")
+    t0 = time.perf_counter()
+    options = dict(data_root=data_root, device=device, seed=seed, force=force, progress=progress)
+    context = pipeline.setup(model, profile, baseline=baseline_iters, ssl=ssl_iters, finetune=finetune_iters,
+                             **options)
+    base = pipeline.baseline(context)
+    shortcuts = set(shortcut_layers(base[0]))
+    baselines = [_baseline_row(context, base)]
+    for ref in references or []:
+        ref_context = pipeline.setup(ref, profile, **options)
+        baselines.append(_baseline_row(ref_context, pipeline.baseline(ref_context)))
+    points = []
+    for strength in strengths:
+        spec = {name: {"depth": strength} for name in branch_convs(base[0])}
+        one = pipeline.ssl(context, pipeline.Regularization(spec, mode=mode), base)
+        layers = depth(one.compact)
+        points.append({"strength": strength, "strength factor": context.sizes.strength, "layers": layers,
+                       "SSL-ResNet": f"SSL-ResNet-{layers}",
+                       "our error %": round(100 * one.error, 2), "paper error %": paper.FIGURE6_POINTS.get(layers),
+                       "ssl error %": round(100 * one.ssl_error, 2),
+                       "compacted error %": round(100 * one.compact_error, 2),
+                       "layers predicted by the report": predicted_depth(one.report, shortcuts),
+                       **{f"conv layers {k}": v for k, v in _convs_per_map(one.model, context.network.input_shape,
+                                                                            shortcuts).items()},
+                       "wall s": round(one.wall_s, 1), "trained on": one.trained_on})
+    meta = provenance(profile=profile, device=context.device, data=context.data.description,
+                      wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(), model=model,
+                      references=references or [], strengths=list(strengths), mode=mode,
+                      sizes=vars(context.sizes))
+    return ExperimentResult(f"figure6_{model}", {"points": pd.DataFrame(points), "baselines": pd.DataFrame(baselines)},
+                            meta, figures=("figure6_depth",))
+
+
+def _baseline_row(context: pipeline.Context, trained: tuple[nn.Module, object]) -> dict:
+    net, res = trained
+    return {"network": context.network.name, "layers": depth(net), "our error %": round(100 * res.test_error, 2),
+            "paper error %": context.network.paper_error, "train wall s": round(res.wall_s, 1),
+            "iterations": context.sizes.baseline, "trained on": res.device}
+
+
+def predicted_depth(report: pd.DataFrame, shortcuts: set[str]) -> int:
+    """What :func:`sslkit.compact.depth` of the compacted network should be: the layers of a
+    sparsity report with a weight left, the ``shortcuts`` (layer names) not counted."""
+    return int(((report["weights left"] > 0) & ~report["layer"].isin(shortcuts)).sum())
+

@@ -1,0 +1,43 @@
+"""Headless runs of the notebooks' experiments (a GPU machine without papermill): a run
+stopped by its deadline keeps a checkpoint in the run store and the next call goes on from
+it to the same result as an uninterrupted run; a notebook then renders from the store."""
+
+import torch
+
+from sslkit import experiments, headless, settings
+
+
+def test_plan_reads_the_notebook():
+    name, values, fixed = headless.plan("table1_lenet_filters_channels")
+    assert name == "ssl" and fixed == {"table": "table1"}
+    assert values["profile"] == "quick" and "LeNet 2" in values["runs"]
+
+
+def test_deadline_stops_with_a_checkpoint_and_the_next_call_goes_on(monkeypatch, tmp_path):
+    store = tmp_path / "store"
+    monkeypatch.setenv("SSLKIT_STORE", str(store))
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "elsewhere"))       # headless writes to the store
+    left = headless.run(["baselines"], profile="smoke", budget_s=0.0, out=str(tmp_path / "figures"))
+    assert left == ["baselines"]                                        # stopped after its first iteration
+    ckpt = next(store.glob("baseline/*/baseline.ckpt"))
+    assert torch.load(ckpt, weights_only=False)["iter"] == 1
+    assert headless.run(["baselines"], profile="smoke", out=str(tmp_path / "figures")) == []
+    final = next(store.glob("baseline/*/baseline.pt"))
+    assert not ckpt.exists()
+    resumed = torch.load(final, weights_only=False)
+
+    monkeypatch.setenv("SSLKIT_STORE", str(tmp_path / "other"))         # an uninterrupted run
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "other"))
+    assert headless.run(["baselines"], profile="smoke", out=str(tmp_path / "figures2")) == []
+    plain = torch.load(next((tmp_path / "other").glob("baseline/*/baseline.pt")), weights_only=False)
+    for key, value in plain["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+    assert plain["result"]["test_error"] == resumed["result"]["test_error"]
+
+    monkeypatch.setenv("SSLKIT_STORE", str(store))                      # a user's notebook, own cache
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "user-cache"))
+    outcome = experiments.run("baseline", {"model": "lenet", "profile": "smoke", "progress": False},
+                              out=str(tmp_path / "figures3"))
+    assert outcome.result.tables["baseline"]["our error %"].iloc[0] == round(100 * plain["result"]["test_error"], 2)
+    assert not (tmp_path / "user-cache").exists()                        # rendered from the store, not retrained
+    assert settings.deadline() is None                                   # the command leaves no deadline behind
