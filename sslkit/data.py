@@ -226,9 +226,9 @@ def load(dataset: str, normalize: str, *, train: int | None = None, test: int | 
               for split in (True, False))
     tr, te = tr.subset(train), te.subset(test)
     sizes = f"{len(tr)} train / {len(te)} test images"
-    root = str(settings.data_root(data_root))
-    return Splits(tr, te, f"{describe(dataset, data_root)}; {sizes}",
-                  f"{describe(dataset, data_root).replace(root, '<data root>')}; normalize {normalize}; {sizes}")
+    where = describe(dataset, data_root)
+    anywhere = where.replace(str(settings.data_root(data_root)), "<data root>")
+    return Splits(tr, te, f"{where}; {sizes}", f"{anywhere}; normalize {normalize}; {sizes}")
 
 
 def describe(dataset: str, data_root: str | os.PathLike | None = None) -> str:

@@ -62,9 +62,9 @@ def run(model: str, strengths: list, *, references: list | None = None, profile:
     for ref in references or []:
         ref_context = pipeline.setup(ref, profile, **options)
         baselines.append(_baseline_row(ref_context, pipeline.baseline(ref_context)))
-    points = []
+    points, in_blocks = [], branch_convs(base[0])
     for strength in strengths:
-        spec = {name: {"depth": strength} for name in branch_convs(base[0])}
+        spec = {name: {"depth": strength} for name in in_blocks}
         one = pipeline.ssl(context, pipeline.Regularization(spec, mode=mode), base)
         layers = depth(one.compact)
         points.append({"strength": strength, "strength factor": context.sizes.strength, "layers": layers,
