@@ -9,19 +9,26 @@ PROFILE    ?= quick
 DATA       ?= $(or $(SSLKIT_DATA),$(wildcard ../shared/data))
 NB         ?= *
 PARAMS     ?=
-BUILD      ?= build/notebooks
+# Executed notebooks, one folder per profile (a smoke run never overwrites a quick one).
+BUILD      ?= build/$(PROFILE)
+# Results: figures/ (smoke: build/figures-smoke/, its numbers are meaningless).
+RESULTS    := $(if $(filter smoke,$(PROFILE)),build/figures-smoke,figures)
+# Extra arguments for `make lab` (e.g. LAB_ARGS="--port 9000 --ip 0.0.0.0"); root needs --allow-root.
+LAB_ARGS   ?= $(if $(filter 0,$(shell id -u)),--allow-root)
+# pytest workers (pytest-xdist): 2 on the 2-core reference machine.
+TEST_JOBS  ?= 2
 KERNEL     := sslkit
 STAMP      := $(VENV)/.installed
 
 export SSLKIT_DATA := $(abspath $(DATA))
-export MPLBACKEND  := Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help env reproduce smoke test lab bench clean
+.PHONY: help env reproduce smoke report test lab bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "  variables: PROFILE=smoke|quick|paper (default quick)  DATA=<data root>  NB=<notebook glob>  PARAMS='-p name value ...'"
+	@echo "             LAB_ARGS='<jupyter lab arguments>'  TEST_JOBS=<pytest workers, default 2>"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
@@ -29,31 +36,36 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (sslkit)"
+	$(PY) -m sslkit.kernelspec $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
 	touch $@
 
 env: $(STAMP) ## create the virtual environment and register the Jupyter kernel
 
-reproduce: $(STAMP) ## run every notebook (PROFILE=..., NB=glob, PARAMS=...) into build/ and figures/
+reproduce: $(STAMP) ## run every notebook (PROFILE=..., NB=glob, PARAMS=...) into build/<profile>/ and figures/, then the report
 	@mkdir -p $(BUILD)
 	@set -e; for nb in notebooks/$(NB).ipynb; do \
 	  echo ">> $$nb (profile $(PROFILE))"; \
 	  $(VENV)/bin/papermill --cwd notebooks -k $(KERNEL) -p profile $(PROFILE) $(PARAMS) \
 	    "$$nb" "$(BUILD)/$$(basename $$nb)"; \
 	done
+	@$(MAKE) --no-print-directory report PROFILE=$(PROFILE)
 
 smoke: ## reproduce with the smoke profile (seconds per notebook; numbers are meaningless)
-	$(MAKE) reproduce PROFILE=smoke BUILD=build/smoke
+	$(MAKE) reproduce PROFILE=smoke
 
-test: $(STAMP) ## run the test suite (unit tests + every notebook on the smoke profile)
-	$(PY) -m pytest -q
+report: $(STAMP) ## write figures/REPORT.md (every paper number, ours, a verdict) from the result files
+	$(PY) -m sslkit report --figures $(RESULTS)
+
+test: $(STAMP) ## run the test suite (unit tests, every notebook on the smoke profile, JupyterLab in Chromium)
+	$(PY) -m pytest -q -n $(TEST_JOBS)
 
 bench: $(STAMP) ## benchmarks: Table 4 layer timings (thread sweep) and SSL step overhead -> build/bench/
 	$(PY) -m sslkit.bench layers --table4-rows 1 2 4 5 --threads 1 2 --out build/bench/layers.csv
 	$(PY) -m sslkit.bench step --models lenet resnet20 --out build/bench/step.csv
 	$(PY) -m sslkit.bench train --models convnet resnet20 --out build/bench/train.csv
 
-lab: $(STAMP) ## open the notebooks in JupyterLab
-	$(VENV)/bin/jupyter lab notebooks
+lab: $(STAMP) ## open the notebooks in JupyterLab (LAB_ARGS=... for extra arguments)
+	$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks
 
 clean: ## remove build outputs and the environment (keeps figures/ and the data cache)
 	rm -rf build $(VENV) .pytest_cache *.egg-info

@@ -17,6 +17,8 @@ Modules, one concern each (docs/architecture.md draws how they fit together):
     figures       figures registered by name
     experiments   one module per table or figure; experiments.run is the entry point
     params, results, io, notebook, profiles   parameters, publishing, notebooks, profiles
+    progress      progress bars for JupyterLab, terminals and executed notebooks
+    reproduction  figures/REPORT.md: every paper number, ours, a verdict
 """
 
 __version__ = "0.1.0"

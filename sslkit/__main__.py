@@ -4,13 +4,14 @@
     python -m sslkit run baseline --profile quick -p model=lenet [--data-root DIR] [--device cuda]
     python -m sslkit run ssl -p table=table1 -p 'runs={"LeNet 2": {"filter": 5e-3, "channel": 5e-3}}'
     python -m sslkit headless --profile paper --budget-s 1500 table3_convnet_figure5 figure6_resnet_depth
+    python -m sslkit report [--figures DIR]     # DIR/REPORT.md: every paper number, ours, a verdict
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import experiments, headless, params, profiles
+from . import experiments, headless, params, profiles, reproduction, settings
 from .data import DataNotFoundError
 from .results import banner
 
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run one experiment, print its tables, write them to figures/")
     run.add_argument("experiment")
     run.add_argument("--profile", default="quick", choices=profiles.PROFILES)
-    run.add_argument("--data-root", default=None, help="data root (else $SSLKIT_DATA, else ~/.cache/sslkit/data)")
+    run.add_argument("--data-root", default=None, help="data root (else $SSLKIT_DATA, else ../shared/data, else ~/.cache/sslkit/data)")
     run.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--force", action="store_true", help="recompute even when cached")
@@ -37,7 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     headless_cmd.add_argument("--profile", default="paper", choices=profiles.PROFILES)
     headless_cmd.add_argument("--budget-s", type=float, default=None, help="stop (with a checkpoint) after this long")
     headless_cmd.add_argument("--out", default=None, help="results folder (default figures/, smoke: build/figures-smoke)")
+    report = sub.add_parser("report", help="write REPORT.md: every number of the papers, ours beside it, a verdict")
+    report.add_argument("--figures", default=None, help="the results folder to read and write into (default figures/)")
     args = ap.parse_args(argv)
+    if args.cmd == "report":
+        folder = args.figures or settings.results_dir("quick")
+        path, counts = reproduction.write(folder)
+        print(f"{path}: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("reproduced", "deviates", "not run")))
+        return 0
     if args.cmd == "headless":
         try:
             left = headless.run(args.notebooks, profile=args.profile, budget_s=args.budget_s, out=args.out)

@@ -1,8 +1,9 @@
 """Data: where it lives, how it is read, and how it becomes device tensors.
 
 The data root is chosen as: the explicit ``data_root`` argument, else the environment
-variable ``SSLKIT_DATA``, else ``~/.cache/sslkit/data`` (see :mod:`sslkit.settings`). Inside
-the root these layouts are recognised:
+variable ``SSLKIT_DATA``, else ``../shared/data`` beside the repository, else
+``~/.cache/sslkit/data`` (see :mod:`sslkit.settings`). Inside the root these layouts are
+recognised:
 
     MNIST/raw/*-ubyte                      torchvision's MNIST layout (byte-exact files)
     cifar-10-batches-py/                   torchvision's official CIFAR-10 batches
@@ -135,11 +136,11 @@ def _decode_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
     import numpy as np
     from PIL import Image
     from torchvision.datasets import ImageFolder
-    from tqdm.auto import tqdm
+    from .progress import bar
 
     ds = ImageFolder(str(folder))
     images = [torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1)
-              for p, _ in tqdm(ds.samples, desc=f"decoding {folder.name}", leave=False, disable=None)]
+              for p, _ in bar(ds.samples, desc=f"decoding {folder.name}")]
     return torch.stack(images), torch.tensor(ds.targets, dtype=torch.int64)
 
 

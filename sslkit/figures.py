@@ -28,11 +28,15 @@ def register(name: str):
 
 
 def draw(result: ExperimentResult) -> dict:
-    """The figures ``result.figures`` names, drawn: ``{name: matplotlib figure}``."""
+    """The figures ``result.figures`` names, drawn in seaborn's ``whitegrid`` style:
+    ``{name: matplotlib figure}``."""
+    import seaborn as sns
+
     unknown = [n for n in result.figures if n not in FIGURES]
     if unknown:
         raise ValueError(f"unknown figure(s) {unknown}; registered: {sorted(FIGURES)}")
-    return {name: FIGURES[name](result) for name in result.figures}
+    with sns.axes_style("whitegrid"):
+        return {name: FIGURES[name](result) for name in result.figures}
 
 
 def _first(net: torch.nn.Module, kind: type) -> torch.nn.Module:

@@ -3,7 +3,8 @@
 Each is read from the environment when it is asked for (not at import), so a test or a
 notebook can point sslkit elsewhere by setting a variable.
 
-    data root      the ``data_root`` argument, else ``$SSLKIT_DATA``, else ``~/.cache/sslkit/data``
+    data root      the ``data_root`` argument, else ``$SSLKIT_DATA``, else ``../shared/data`` beside
+                   the repository when it exists, else ``~/.cache/sslkit/data``
     cache          ``$SSLKIT_CACHE``, else ``~/.cache/sslkit`` (decoded images; trained runs in
                    ``runs/`` there, or in ``$SSLKIT_RUNS``)
     store          ``runs/`` of the repository: trained stages committed with the results
@@ -18,16 +19,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_ENV = "SSLKIT_DATA"
+SHARED_DATA_ROOT = REPO.parent / "shared" / "data"
 DEFAULT_DATA_ROOT = Path("~/.cache/sslkit/data").expanduser()
 
 
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
-    """The data root: ``explicit`` if given, else ``$SSLKIT_DATA``, else the default."""
+    """The data root: ``explicit`` if given, else ``$SSLKIT_DATA``, else ``../shared/data``
+    beside the repository when that folder exists, else ``~/.cache/sslkit/data``."""
     if explicit:
         return Path(explicit).expanduser()
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser()
-    return DEFAULT_DATA_ROOT
+    return SHARED_DATA_ROOT if SHARED_DATA_ROOT.is_dir() else DEFAULT_DATA_ROOT
 
 
 def cache_dir() -> Path:

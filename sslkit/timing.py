@@ -17,10 +17,16 @@ count); on CUDA the benchmark synchronizes.
 """
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.benchmark as benchmark
+
+# torch.utils.benchmark imports torch.utils.cpp_extension, which warns "No CUDA runtime is
+# found" on every machine with a CUDA toolkit and no GPU; nothing here compiles an extension.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+import torch.utils.benchmark as benchmark  # noqa: E402
 
 from .groups import lowered, zero_groups
 from .lowering import LoweredLayer, live, trace

@@ -17,10 +17,10 @@ from typing import Callable, Protocol
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .data import TensorData
 from .io import atomic_torch_save
+from .progress import bar as progress_bar
 
 POLICIES = ("fixed", "step", "multistep", "inv")
 
@@ -196,7 +196,7 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
         param_groups: optimizer parameter groups (default: all parameters); a group's
             ``lr_mult`` and ``decay_mult`` scale the schedule's lr and weight decay (Caffe's
             per-parameter multipliers).
-        progress: show a tqdm bar.
+        progress: show a progress bar (:mod:`sslkit.progress`).
         desc: the bar's label.
         deadline: a ``time.time()`` after which training saves its checkpoint and raises
             :class:`OutOfTime` (checked after every iteration; None: no deadline).
@@ -232,8 +232,8 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
     order, order_epoch = None, -1
     t0 = time.perf_counter()
     model.train()
-    bar = tqdm(range(start, schedule.iters), desc=desc, disable=not progress or None,
-               initial=start, total=schedule.iters, leave=False)
+    bar = progress_bar(range(start, schedule.iters), desc=desc, enabled=progress, initial=start,
+                       total=schedule.iters)
     torch.set_flush_denormal(flush_denormal)
     try:
         for it in bar:

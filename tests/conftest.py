@@ -1,6 +1,10 @@
-"""Test setup: real data from ../shared/data when present (else small synthetic data), caches
-and results in temporary folders, never the network."""
+"""Test setup: real data from ../shared/data when present (else small synthetic data), trained
+runs and results in a temporary folder (removed at the end), never the network. Decoded image
+folders (a pure function of the data) are shared with the user's cache, so CIFAR-10's JPEGs
+are decoded once per machine, not once per test session."""
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -9,9 +13,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 _tmp = Path(tempfile.mkdtemp(prefix="sslkit-tests-"))
+atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
 if not os.environ.get("SSLKIT_DATA") and SHARED_DATA.is_dir():
     os.environ["SSLKIT_DATA"] = str(SHARED_DATA)
-os.environ["SSLKIT_CACHE"] = str(_tmp / "cache")       # hermetic: no cached runs from earlier
+os.environ["SSLKIT_RUNS"] = str(_tmp / "runs")         # hermetic: no trained runs from earlier
+os.environ["SSLKIT_STORE"] = str(_tmp / "store")       # nor from the committed run store
 os.environ["SSLKIT_FIGURES"] = str(_tmp / "figures")   # never touch the committed figures/
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -19,7 +25,11 @@ import torch  # noqa: E402
 
 from sslkit.data import TensorData  # noqa: E402
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Under pytest-xdist (make test: -n 2) the cores are shared between the workers, and with the
+# notebook kernels and JupyterLab they start (OMP_NUM_THREADS is inherited).
+_THREADS = max(1, min(2, os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
+torch.set_num_threads(_THREADS)
 
 
 def have_mnist() -> bool:

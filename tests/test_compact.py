@@ -19,8 +19,16 @@ NETS = {  # name: (constructor, input shape)
     "resnet20": (lambda: models.build("resnet20"), (3, 32, 32)),
     "caffenet": (lambda: models.build("caffenet", num_classes=10), (3, 227, 227)),
     "tv_resnet18": (lambda: torchvision.models.resnet18(num_classes=10), (3, 64, 64)),
-    "tv_vgg11": (lambda: torchvision.models.vgg11(num_classes=10), (3, 32, 32)),
+    "tv_vgg11": (lambda: _narrow_classifier(torchvision.models.vgg11(num_classes=10)), (3, 32, 32)),
 }
+
+
+def _narrow_classifier(vgg):
+    """torchvision's VGG with its classifier 128 wide instead of 4,096 (same layers: flatten of
+    the 7x7 pooled map, then linear-ReLU-dropout twice), so the tests take seconds."""
+    vgg.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, 128), nn.ReLU(True), nn.Dropout(),
+                                   nn.Linear(128, 128), nn.ReLU(True), nn.Dropout(), nn.Linear(128, 10))
+    return vgg
 LAYER = (nn.Conv2d, nn.Linear)
 
 
@@ -101,14 +109,8 @@ def test_compaction_chains(name, structure):
     assert _weights(small) == report["weights left"].sum()
     if name != "mlp" or structure != "shape":
         assert lowering.total_flops(small, NETS[name][1]) <= report["FLOP"].sum()
-
-
-@pytest.mark.parametrize("name", ["lenet", "convnet", "tv_vgg11"])
-@pytest.mark.parametrize("structure", ["filter", "channel", "shape"])
-def test_compaction_matches_report_flops_on_chains(name, structure):
-    _, small, report = _check(name, structure)
-    got = _lowered_flops(small, NETS[name][1])
-    assert got == report["FLOP left"].sum()
+    if name != "mlp" and structure != "kernel2d":  # the compact network's FLOPs as predicted
+        assert _lowered_flops(small, NETS[name][1]) == report["FLOP left"].sum()
 
 
 def _lowered_flops(model, shape):

@@ -17,7 +17,10 @@ def test_root_precedence(monkeypatch, tmp_path):
     assert settings.data_root(tmp_path / "explicit") == tmp_path / "explicit"
     assert settings.data_root() == tmp_path / "env"
     monkeypatch.delenv("SSLKIT_DATA")
-    assert settings.data_root() == settings.DEFAULT_DATA_ROOT
+    monkeypatch.setattr(settings, "SHARED_DATA_ROOT", tmp_path / "shared")
+    assert settings.data_root() == settings.DEFAULT_DATA_ROOT      # no ../shared/data
+    (tmp_path / "shared").mkdir()
+    assert settings.data_root() == tmp_path / "shared"             # ../shared/data beside the repo
 
 
 def test_missing_data_is_one_clear_error(tmp_path):

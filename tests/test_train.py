@@ -79,7 +79,7 @@ def test_cache_follows_the_solver(mnist_small, monkeypatch, tmp_path):
     from sslkit import pipeline
     from sslkit.data import Splits
 
-    monkeypatch.setenv("SSLKIT_CACHE", str(tmp_path))
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "runs"))
     data, test = mnist_small
     network = models.get("mlp")
     context = pipeline.Context(network, "smoke", models.Sizes(baseline=2, ssl=2, finetune=2),

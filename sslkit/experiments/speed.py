@@ -8,9 +8,8 @@ import time
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
-
 from .. import models, paper, profiles, timing
+from ..progress import bar
 from ..lowering import LoweredLayer
 from ..results import ExperimentResult, device_name, provenance
 
@@ -33,7 +32,7 @@ def measure(table4_rows=(1, 2, 4, 5), *, threads=(1,), device: str = "cpu", min_
     layers = table4_layers()
     jobs = [(r, i, t) for r in table4_rows for i in range(len(layers))
             for t in (threads if device == "cpu" else (1,))]
-    for r, i, t in tqdm(jobs, desc="timing", disable=not progress or None, leave=False):
+    for r, i, t in bar(jobs, desc="timing", enabled=progress):
         prow = paper.table4_row(r)
         spec = layers[i]
         if "sparsity" in prow:

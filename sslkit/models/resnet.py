@@ -79,7 +79,7 @@ def _cifar_resnet(name: str, build, paper_error: float, quick_baseline: int) -> 
             "finetune": Solver(lr=0.01, **he),
         },
         sizes={
-            "smoke": Sizes(baseline=6, ssl=6, finetune=4, train=512, test=256, evals=1),
+            "smoke": Sizes(baseline=3, ssl=3, finetune=2, train=384, test=128, evals=1),
             # A 2-core CPU: Figure 6 within 30 minutes (a few epochs; errors far from the paper's).
             # Strengths x50, so that 200 SSL iterations can zero whole layers.
             "quick": Sizes(baseline=quick_baseline, ssl=200, finetune=100, evals=2, strength=50.0),
