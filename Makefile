@@ -13,8 +13,9 @@ PARAMS     ?=
 BUILD      ?= build/$(PROFILE)
 # Results: figures/ (smoke: build/figures-smoke/, its numbers are meaningless).
 RESULTS    := $(if $(filter smoke,$(PROFILE)),build/figures-smoke,figures)
-# Extra arguments for `make lab` (e.g. LAB_ARGS="--port 9000 --ip 0.0.0.0"); root needs --allow-root.
-LAB_ARGS   ?= $(if $(filter 0,$(shell id -u)),--allow-root)
+# Extra arguments for `make lab` (e.g. LAB_ARGS="--port 9000 --no-browser"); as root, --allow-root is added.
+LAB_ARGS   ?=
+LAB_ROOT   := $(if $(filter 0,$(shell id -u)),--allow-root)
 # pytest workers (pytest-xdist): 2 on the 2-core reference machine.
 TEST_JOBS  ?= 2
 KERNEL     := sslkit
@@ -65,7 +66,7 @@ bench: $(STAMP) ## benchmarks: Table 4 layer timings (thread sweep) and SSL step
 	$(PY) -m sslkit.bench train --models convnet resnet20 --out build/bench/train.csv
 
 lab: $(STAMP) ## open the notebooks in JupyterLab (LAB_ARGS=... for extra arguments)
-	$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks
+	$(VENV)/bin/jupyter lab $(LAB_ROOT) $(LAB_ARGS) notebooks
 
 clean: ## remove build outputs and the environment (keeps figures/ and the data cache)
 	rm -rf build $(VENV) .pytest_cache *.egg-info
