@@ -26,7 +26,7 @@ from .experiments import speed
 from .regularizers import GroupLasso
 from .data import TensorData
 from .results import device_name
-from .train import train
+from .train import check_device, train
 
 SHOW = ["table4 row", "method", "layer", "threads", "element sparsity %", "ideal speedup", "speedup gemm: csr",
         "speedup gemm: compact", "efficiency", "speedup layer: im2col+compact", "speedup layer: conv thinned",
@@ -173,6 +173,11 @@ def main(argv=None) -> int:
     tr.add_argument("--device", default=None)
     tr.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    try:
+        check_device(getattr(args, "device", None))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"device: {device_name(getattr(args, 'device', None) or ('cuda' if torch.cuda.is_available() else 'cpu'))}; torch {torch.__version__}; cores {os.cpu_count()}")
     if args.cmd == "layers":
         if max(args.threads) > (os.cpu_count() or 1):

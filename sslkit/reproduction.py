@@ -81,8 +81,12 @@ def _split(cell) -> list[float | None]:
 
 
 def _read(folder: Path, name: str) -> pd.DataFrame | None:
-    path = folder / name
-    return pd.read_csv(path) if path.exists() else None
+    """``folder/name`` as a DataFrame; None when it is missing or unreadable (its numbers are
+    then "not run")."""
+    try:
+        return pd.read_csv(folder / name)
+    except (OSError, ValueError):
+        return None
 
 
 def _layer_names(key: str, table: paper.PaperTable, n: int) -> list[str]:
@@ -153,6 +157,8 @@ def _table4(root: Path) -> list[Number]:
     """Table 4: errors and sparsities need our own AlexNet training; speedups are timed."""
     folder = "table4_speed_cpu"
     timed = _read(root / folder, "table4.csv")
+    if timed is not None:  # the row column was "row" in results written before 2026-11-23
+        timed = timed.rename(columns={"table4 row": "row"})
     train = "AlexNet trained with l1 / SSL on the ImageNet stand-in (issue 11)"
     out, means = [], []
     for prow in paper.TABLE4:

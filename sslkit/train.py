@@ -148,6 +148,24 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def check_device(device: str | torch.device | None) -> None:
+    """Raise a ``ValueError`` (one line: what is wrong, what to do) unless ``device`` is None
+    or a CPU / CUDA device this machine has."""
+    if device is None:
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}: use 'cpu' or 'cuda' (or leave it unset)") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not supported: use 'cpu' or 'cuda' (or leave it unset)")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but this machine has no CUDA device; "
+                         "use 'cpu' or leave the device unset")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
 def seed_everything(seed: int) -> None:
     """Seed torch's generators (CPU and CUDA); used before building a model."""
     torch.manual_seed(seed)

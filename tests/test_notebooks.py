@@ -4,6 +4,8 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
+from sslkit import reproduction, settings
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
@@ -26,6 +28,8 @@ def test_notebook_smoke(nb, tmp_path):
     texts = [o["data"]["text/plain"] for o, k in zip(outputs, kinds) if k == {"text/plain"}]
     if nb.stem == "baselines":
         assert any(t.startswith("baseline") and "100%|" in t for t in texts), texts
+    # The report reads what the notebook published (every number listed, whatever is there).
+    assert len(reproduction.numbers(settings.results_dir("smoke"))) == len(reproduction.numbers(tmp_path / "none"))
 
 
 def test_unknown_parameter_stops_with_clear_message(tmp_path):

@@ -82,3 +82,24 @@ def test_a_shortened_profile_multiplies_the_strengths():
     for network in models.NETWORKS.values():
         if "paper" in network.sizes:
             assert network.sizes["paper"].strength == 1.0, network.name   # the paper's strengths as given
+
+
+@pytest.mark.parametrize("device, message", [("gpu", "unknown device 'gpu'"), ("mps", "not supported"),
+                                             ("cuda", "no CUDA device")])
+def test_a_device_this_machine_lacks_is_one_clear_error(device, message):
+    import torch
+
+    from sslkit import experiments
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match=message):
+        experiments.run("baseline", {"model": "lenet", "profile": "smoke", "device": device})
+
+
+def test_a_bad_device_on_the_command_line_exits_2_with_one_line(capsys):
+    from sslkit.__main__ import main
+
+    assert main(["run", "speed", "--profile", "smoke", "--device", "gpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: unknown device 'gpu': use 'cpu' or 'cuda' (or leave it unset)"]

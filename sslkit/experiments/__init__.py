@@ -19,6 +19,7 @@ from pathlib import Path
 from .. import figures as figure_registry
 from .. import params
 from ..results import ExperimentResult, publish
+from ..train import check_device
 
 EXPERIMENTS = {
     "baseline": "sslkit.experiments.baseline",
@@ -64,12 +65,13 @@ def run(name: str, parameters: dict, *, fixed: dict | None = None, fixed_by: str
     Returns:
         The :class:`Outcome`.
     Raises:
-        ValueError: an unknown experiment, parameter or figure, or an ill-typed value.
+        ValueError: an unknown experiment, parameter, figure or device, or an ill-typed value.
     """
     experiment = get(name)
     kwargs = params.merge(params.check(experiment.run, parameters), fixed or {}, by=fixed_by)
     if params.missing(experiment.run, kwargs):
         raise ValueError(f"experiment {name!r} needs parameter(s) {params.missing(experiment.run, kwargs)}")
+    check_device(kwargs.get("device"))
     result = experiment.run(**kwargs)
     drawn = figure_registry.draw(result)
     return Outcome(result, drawn, publish(result, drawn, out))
