@@ -30,7 +30,7 @@ from .train import check_device, train
 
 SHOW = ["table4 row", "method", "layer", "threads", "element sparsity %", "ideal speedup", "speedup gemm: csr",
         "speedup gemm: compact", "efficiency", "speedup layer: im2col+compact", "speedup layer: conv thinned",
-        "speedup gemm: 2:4", "time gemm: dense"]
+        "speedup gemm: 2:4", "time gemm: dense", "spread gemm: dense", "spread gemm: csr", "spread gemm: compact"]
 
 
 def layers_cmd(args) -> pd.DataFrame:
@@ -38,7 +38,8 @@ def layers_cmd(args) -> pd.DataFrame:
         network = models.get(args.model)
         net = network.build()
         if args.weights:
-            net.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=False).get("model"))
+            state = torch.load(args.weights, map_location="cpu", weights_only=False)
+            net.load_state_dict(state.get("model", state) if isinstance(state, dict) else state.state_dict())
         net = net.to(args.device)
         lines = []
         for t in args.threads:

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import torch
 
-from .io import atomic_torch_save
+from .io import atomic_torch_save, load_cached
 from . import settings
 
 CIFAR_FOLDERS = ("cifar10-jpeg", "cifar10")
@@ -153,8 +153,11 @@ def _cifar_uint8(root: Path, train: bool, download: bool) -> tuple[torch.Tensor,
         tried.append(folder)
         if folder.is_dir():
             cache = settings.cache_dir() / "decoded" / f"{name}-{split}.pt"
+            decoded = None
             if cache.exists() and cache.stat().st_mtime >= folder.stat().st_mtime:
-                x, y = torch.load(cache)
+                decoded = load_cached(cache)
+            if decoded is not None:
+                x, y = decoded
             else:
                 x, y = _decode_folder(folder)
                 atomic_torch_save((x, y), cache)

@@ -32,6 +32,26 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
         torch.save(obj, tmp)
 
 
+def load_cached(path: str | os.PathLike, *, keys: tuple[str, ...] = (), **kwargs):
+    """``torch.load(path)`` of a cache file, or None when it cannot be read (truncated, corrupt,
+    or a dict without ``keys``): the file is then renamed ``<name>.corrupt`` (kept, never found
+    again) and one warning line names it, so the caller recomputes it."""
+    import sys
+
+    path = Path(path)
+    try:
+        obj = torch.load(path, **kwargs)
+        if keys and not (isinstance(obj, dict) and all(k in obj for k in keys)):
+            raise ValueError(f"expected the keys {list(keys)}")
+        return obj
+    except Exception as exc:  # torch.load raises many types on a damaged file
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        os.replace(path, path.with_name(path.name + ".corrupt"))
+        print(f"warning: cached file {path} is unreadable ({reason}); moved to {path.name}.corrupt, "
+              "recomputing it", file=sys.stderr)
+        return None
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with _atomic(path) as tmp:
         tmp.write_text(text)

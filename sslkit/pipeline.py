@@ -29,7 +29,7 @@ import torch.nn as nn
 from . import models
 from .compact import compact, propagate_zeros
 from .data import Splits, TensorData, load
-from .io import atomic_torch_save
+from .io import atomic_torch_save, load_cached
 from .masks import ZeroFreezer
 from .models import Network, Sizes
 from .regularizers import GroupLasso
@@ -116,8 +116,9 @@ def train_stage(folder: Path, name: str, model: nn.Module, context: Context, sch
         for p in (final, ckpt):
             p.unlink(missing_ok=True)
     found = None if context.force else _find(folder, f"{name}.pt")
-    if found is not None:
-        saved = torch.load(found, map_location=context.device, weights_only=False)
+    saved = None if found is None else load_cached(found, keys=("model", "result"), map_location=context.device,
+                                                   weights_only=False)
+    if saved is not None:
         model.load_state_dict(saved["model"])
         return Result(**saved["result"])
     if context.device.type == "cuda":

@@ -12,8 +12,9 @@ Per layer (one image, as Caffe lowers one image at a time; a grouped conv is g G
     zero filters and zero input channels removed: what a thinned dense network runs)
 
 The paper timed the GEMM alone; the layer timings show what the lowering costs around it.
-Times are medians from ``torch.utils.benchmark`` (warm-up, blocked autorange, fixed thread
-count); on CUDA the benchmark synchronizes.
+Times are medians from ``torch.utils.benchmark`` (warm-up, fixed thread count; on CUDA the
+benchmark synchronizes); the methods of one layer are timed interleaved, round-robin, and each
+median comes with its spread (interquartile range over the rounds).
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def operands(spec: LoweredLayer, weight: torch.Tensor, x: torch.Tensor | None = 
     # The thinned native conv: zero filters and all-zero input channels removed.
     live_f = torch.nonzero(~zero_groups(weight, "filter")).flatten()
     live_c = torch.nonzero(~zero_groups(weight, "channel")).flatten()
-    if spec.groups == 1:
+    if spec.groups == 1 and len(live_f) and len(live_c):
         ops["thin_w"], ops["thin_x"] = weight[live_f][:, live_c].contiguous(), x[:, live_c].contiguous()
     ops["rows_kept"] = sum(len(r) for r in rows)
     ops["cols_kept"] = sum(len(c) for c in cols)
@@ -170,29 +171,72 @@ def time_fn(fn, arg, *, threads: int = 1, min_run_time: float = 0.2, label: str 
     return t.blocked_autorange(min_run_time=min_run_time).median
 
 
+def time_interleaved(fns: dict, arg, *, threads: int = 1, min_run_time: float = 0.2, rounds: int = 7) -> dict:
+    """Time several statements on the same operands round-robin: ``rounds`` rounds, each timing
+    one block of every statement in turn, so a machine that slows down or speeds up meanwhile
+    affects all of them alike and their ratios stay trustworthy.
+
+    Args:
+        fns: name -> ``fn(arg)``.
+        arg: the operands.
+        threads: intra-op threads.
+        min_run_time: about how long each statement is timed in all (seconds).
+        rounds: blocks per statement (at least 3).
+    Returns:
+        name -> ``{"median", "min", "max", "iqr"}``, seconds per call over the blocks.
+    """
+    rounds = max(rounds, 3)
+    timers, number = {}, {}
+    for name, fn in fns.items():
+        fn(arg)  # warm-up (lazy init, MKL handles)
+        timers[name] = benchmark.Timer(stmt="fn(arg)", globals={"fn": fn, "arg": arg}, num_threads=threads)
+        once = min(timers[name].timeit(1).median for _ in range(3))
+        number[name] = max(1, int(min_run_time / rounds / max(once, 1e-7)))
+    samples = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, timer in timers.items():
+            samples[name].append(timer.timeit(number[name]).median)
+    out = {}
+    for name, xs in samples.items():
+        q = torch.tensor(xs, dtype=torch.float64).quantile(torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
+        out[name] = {"median": float(q[1]), "min": min(xs), "max": max(xs), "iqr": float(q[2] - q[0])}
+    return out
+
+
 def time_layer(spec: LoweredLayer, weight: torch.Tensor, *, threads: int = 1, min_run_time: float = 0.2,
                methods: list[str] | None = None) -> dict:
-    """Median time (s) of each method on one layer, with the counts that explain them.
+    """Median time (s) of each method on one layer, timed interleaved (:func:`time_interleaved`),
+    with its spread and the counts that explain them.
+
+    A layer whose weight is all zero (depth-wise SSL removes such layers) has no compact GEMM
+    and no thinned conv: those are not timed, and ``removed`` is True.
 
     Returns:
         dict: layer, threads, density, rows/cols kept, ideal speedup (the FLOP ratio of the
-        compact GEMM), and ``time <method>`` for each method run.
+        compact GEMM), ``removed``, and for each method run ``time <method>`` (median) and
+        ``spread <method>`` (the interquartile range over the rounds, % of the median).
     """
     o = operands(spec, weight)
+    removed = o["rows_kept"] == 0 or o["cols_kept"] == 0
     row = {"layer": spec.name, "threads": threads, "device": weight.device.type,
            "element sparsity %": 100 * float((weight == 0).float().mean()),
            "rows kept": o["rows_kept"], "rows": spec.groups * spec.rows,
-           "cols kept": o["cols_kept"], "cols": spec.groups * spec.cols, "ideal speedup": o["flop_ratio"]}
-    for name in methods or METHODS:
-        if name == "layer: conv thinned" and "thin_w" not in o:
-            continue
-        row[f"time {name}"] = time_fn(METHODS[name], o, threads=threads, min_run_time=min_run_time)
+           "cols kept": o["cols_kept"], "cols": spec.groups * spec.cols,
+           "ideal speedup": float("inf") if removed else o["flop_ratio"], "removed": removed}
+    skip = {"gemm: compact", "layer: im2col+compact", "layer: conv thinned"} if removed else set()
+    if "thin_w" not in o:
+        skip.add("layer: conv thinned")
+    chosen = {name: METHODS[name] for name in (methods or METHODS) if name not in skip and name in METHODS}
+    for name, t in time_interleaved(chosen, o, threads=threads, min_run_time=min_run_time).items():
+        row[f"time {name}"] = t["median"]
+        row[f"spread {name}"] = 100 * t["iqr"] / t["median"] if t["median"] else float("nan")
     semi = semi_structured_24(o) if methods is None or "gemm: 2:4" in methods else None
     if semi is not None:
-        row["time gemm: dense fp16"] = time_fn(lambda s: [torch.mm(w, p) for w, _, p in s["pairs"]], semi,
-                                               threads=threads, min_run_time=min_run_time)
-        row["time gemm: 2:4"] = time_fn(lambda s: [torch.mm(sw, p) for _, sw, p in s["pairs"]], semi,
-                                        threads=threads, min_run_time=min_run_time)
+        pair = {"gemm: dense fp16": lambda s: [torch.mm(w, p) for w, _, p in s["pairs"]],
+                "gemm: 2:4": lambda s: [torch.mm(sw, p) for _, sw, p in s["pairs"]]}
+        for name, t in time_interleaved(pair, semi, threads=threads, min_run_time=min_run_time).items():
+            row[f"time {name}"] = t["median"]
+            row[f"spread {name}"] = 100 * t["iqr"] / t["median"] if t["median"] else float("nan")
     return row
 
 
@@ -228,5 +272,5 @@ def compact_speedups(model: nn.Module, input_shape: tuple[int, ...], *, min_run_
     for layer in conv_layers(model, input_shape):
         line = time_layer(layer, layer.module.weight.detach().cpu(), threads=1, min_run_time=min_run_time,
                           methods=["gemm: dense", "gemm: compact"])
-        out[layer.name] = speedups(line)["speedup gemm: compact"]
+        out[layer.name] = speedups(line).get("speedup gemm: compact", float("inf"))
     return out

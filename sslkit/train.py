@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import TensorData
-from .io import atomic_torch_save
+from .io import atomic_torch_save, load_cached
 from .progress import bar as progress_bar
 
 POLICIES = ("fixed", "step", "multistep", "inv")
@@ -233,8 +233,11 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
                           weight_decay=schedule.weight_decay)
     start, history, wall = 0, [], 0.0
     ckpt = Path(checkpoint) if checkpoint else None
+    state = None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = load_cached(ckpt, keys=("model", "optimizer", "iter", "history", "wall_s"), map_location=device,
+                            weights_only=False)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, history, wall = state["iter"], state["history"], state["wall_s"]

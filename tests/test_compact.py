@@ -240,3 +240,22 @@ def test_zeroed_blocks_compact_to_a_shallower_network(name, blocks):
         assert (small(x) - expected).abs().max().item() <= 1e-5
     assert sum(isinstance(m, ShortcutBlock) for m in small.modules()) == len(blocks)
     assert depth(small) == depth(net) - 2 * len(blocks) == predicted_depth(report, set(shortcut_layers(net)))
+
+
+@pytest.mark.parametrize("name", ["resnet20", "tv_resnet18", "tv_vgg11"])
+def test_zeroed_filter_whose_bn_still_adds_a_constant(name):
+    """A zero filter followed by a BN with a non-zero shift outputs a constant channel, not a
+    zero one: compaction must keep that channel or fold its constant, never drop it."""
+    net, shape = _prepare(name)
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        for conv in convs[:-1]:
+            conv.weight[: conv.out_channels // 3] = 0       # BN after it keeps its weight and bias
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = net(x)
+    propagate_zeros(net, shape)
+    small = compact(net, shape)
+    with torch.no_grad():
+        assert torch.allclose(net(x), expected, atol=1e-5)
+        assert (small(x) - expected).abs().max().item() <= 1e-5 * max(1.0, expected.abs().max().item())

@@ -76,6 +76,32 @@ def test_ssl_pipeline_without_a_paper_table():
     assert outcome.result.tables["runs"]["fine-tuned error %"].iloc[0] == round(100 * run.error, 2)  # from the cache
 
 
+def test_each_stage_starts_from_the_right_weights(monkeypatch):
+    """SSL starts from the baseline's weights; fine-tuning from the SSL stage's (not the
+    baseline's, nor a fresh initialisation)."""
+    import torch
+
+    context = pipeline.setup("lenet", "smoke", device="cpu", progress=False, baseline=6, ssl=4, finetune=2)
+    base = pipeline.baseline(context)
+    seen, real = {}, pipeline.train_stage
+
+    def spy(folder, stage, net, *args, **kwargs):
+        seen[stage] = {k: v.clone() for k, v in net.state_dict().items()}
+        result = real(folder, stage, net, *args, **kwargs)
+        seen[stage + " end"] = {k: v.clone() for k, v in net.state_dict().items()}
+        return result
+
+    monkeypatch.setattr(pipeline, "train_stage", spy)
+    pipeline.ssl(context, pipeline.Regularization({"filter": 1e-3}, weighted=True), base)
+    for k, v in base[0].state_dict().items():
+        assert torch.equal(seen["ssl"][k], v), k
+    changed = [k for k, v in base[0].state_dict().items() if not torch.equal(seen["finetune"][k], v)]
+    assert changed                                                   # SSL trained before fine-tuning
+    for k, ended in seen["ssl end"].items():                         # ... from where SSL ended
+        v = seen["finetune"][k]
+        assert torch.equal(v, ended) or torch.equal(v, ended * (v != 0)), k   # zeros propagated, nothing else
+
+
 def test_a_shortened_profile_multiplies_the_strengths():
     assert pipeline.scale_spec({"conv1": {"filter": 1e-3}, "shape": 2e-3}, 10) == \
         {"conv1": {"filter": pytest.approx(1e-2)}, "shape": pytest.approx(2e-2)}
@@ -103,3 +129,19 @@ def test_a_bad_device_on_the_command_line_exits_2_with_one_line(capsys):
     assert main(["run", "speed", "--profile", "smoke", "--device", "gpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: unknown device 'gpu': use 'cpu' or 'cuda' (or leave it unset)"]
+
+
+def test_a_truncated_cached_stage_is_named_and_recomputed(capsys):
+    from sslkit import settings
+
+    context = pipeline.setup("lenet", "smoke", device="cpu", progress=False, baseline=3, ssl=2, finetune=2)
+    net, first = pipeline.baseline(context)
+    stage = settings.runs_dir() / pipeline.baseline_dir(context) / "baseline.pt"
+    stage.write_bytes(stage.read_bytes()[:1000])                  # a crash mid-copy, a full disk
+    again, second = pipeline.baseline(context)
+    err = capsys.readouterr().err
+    assert f"cached file {stage} is unreadable" in err and "recomputing" in err
+    assert stage.with_name("baseline.pt.corrupt").exists() and stage.exists()
+    assert second.test_error == first.test_error                  # retrained, deterministically
+    for (k, a), b in zip(net.state_dict().items(), again.state_dict().values()):
+        assert a.equal(b), k

@@ -56,6 +56,29 @@ def test_subgradient_equals_autograd_on_nonzero_groups(structure, weighted):
     assert torch.all(ours[~nonzero] == 0)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_penalty_and_subgradient_against_the_paper_formula(weighted):
+    """R(W) = lambda * sum_g c_g ||W_g||, c_g = sqrt(|g|) when weighted (Wen et al., eq. 2 and
+    the authors' CaffeNet solver), written out here from the weight tensor, not from sslkit."""
+    torch.manual_seed(1)
+    conv = nn.Conv2d(5, 7, 3)
+    w = conv.weight.detach()
+    n, c, m, k = w.shape
+    lam = 0.25
+    groups = {"filter": (w.reshape(n, -1), c * m * k),                       # rows of the lowered W
+              "channel": (w.transpose(0, 1).reshape(c, -1), n * m * k),      # W[:, c]
+              "shape": (w.reshape(n, -1).t(), n)}                            # columns of the lowered W
+    for structure, (rows, size) in groups.items():
+        cg = size ** 0.5 if weighted else 1.0
+        reg = GroupLasso.from_spec(conv, {structure: lam}, weighted=weighted)
+        assert reg.penalty().item() == pytest.approx(lam * cg * rows.norm(dim=1).sum().item(), rel=1e-5)
+        expected = lam * cg * rows / rows.norm(dim=1, keepdim=True)           # d/dW_g of c_g ||W_g||
+        got = reg.subgradient(reg.terms[0])
+        got = {"filter": got.reshape(n, -1), "channel": got.transpose(0, 1).reshape(c, -1),
+               "shape": got.reshape(n, -1).t()}[structure]
+        assert torch.allclose(got, expected, atol=1e-6), structure
+
+
 def test_authors_update_reaches_exact_zero_groups():
     """Subgradient steps shrink each group's norm by lr*lambda; once its weights fall below
     1e-4 the post-step zeroing makes the group exactly zero, and with no data gradient it stays

@@ -9,16 +9,21 @@ from sslkit.lowering import LoweredLayer
 
 SPECS = [LoweredLayer.conv("a", (6, 9, 9), 8, 3, stride=2, padding=1),
          LoweredLayer.conv("b", (6, 7, 7), 8, 3, padding=1, groups=2),
-         LoweredLayer.conv("c", (3, 15, 15), 4, 5, stride=3)]
+         LoweredLayer.conv("c", (3, 15, 15), 4, 5, stride=3),
+         LoweredLayer.conv("1x7", (4, 9, 12), 6, (1, 7), padding=(0, 3)),
+         LoweredLayer.conv("dilated", (4, 11, 11), 6, 3, dilation=2, padding=2),
+         LoweredLayer.conv("depthwise", (6, 8, 8), 6, 3, padding=1, groups=6)]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
-@pytest.mark.parametrize("kind", ["element", "structured"])
+@pytest.mark.parametrize("kind", ["element", "structured", "all zero"])
 def test_methods_agree_with_dense(spec, kind):
     w = timing.sparse_weight(spec, element=0.7, seed=1) if kind == "element" else \
-        timing.sparse_weight(spec, rows=0.25, cols=0.5, seed=1)
+        timing.sparse_weight(spec, rows=0.25, cols=0.5, seed=1) if kind == "structured" else \
+        timing.sparse_weight(spec, rows=1.0, seed=1)
     o = timing.operands(spec, w)
-    ref = F.conv2d(o["x"], w, stride=spec.stride, padding=spec.padding, groups=spec.groups).flatten(2)[0]
+    ref = F.conv2d(o["x"], w, stride=spec.stride, padding=spec.padding, dilation=spec.dilation,
+                   groups=spec.groups).flatten(2)[0]
     dense = torch.cat(timing.gemm_dense(o))
     assert torch.allclose(dense, ref, atol=1e-4)
     assert torch.allclose(torch.cat(timing.gemm_csr(o)), ref, atol=1e-4)
@@ -35,6 +40,28 @@ def test_methods_agree_with_dense(spec, kind):
     if "thin_w" in o:                   # the thinned conv computes the live filters' outputs
         live = w.flatten(1).any(1)
         assert torch.allclose(timing.layer_conv_thin(o).flatten(2)[0], ref[live], atol=1e-4)
+
+
+def test_csr_method_multiplies_a_sparse_matrix(monkeypatch):
+    """The CSR timing really runs a sparse x dense product on the layer's non-zeros."""
+    spec = SPECS[1]
+    w = timing.sparse_weight(spec, element=0.8, seed=2)
+    o = timing.operands(spec, w)
+    assert all(c.layout == torch.sparse_csr for c in o["csr"])
+    assert sum(c.values().numel() for c in o["csr"]) == int((w != 0).sum())
+    calls = []
+    real = torch.sparse.mm
+    monkeypatch.setattr(torch.sparse, "mm", lambda a, b: calls.append(a.layout) or real(a, b))
+    timing.gemm_csr(o)
+    assert calls == [torch.sparse_csr] * spec.groups
+
+
+def test_time_layer_on_an_all_zero_layer_marks_it_removed():
+    spec = SPECS[3]
+    row = timing.time_layer(spec, torch.zeros(6, 4, 1, 7), min_run_time=0.001)
+    assert row["removed"] and row["rows kept"] == 0 and row["ideal speedup"] == float("inf")
+    assert "time gemm: compact" not in row and row["time gemm: dense"] > 0
+    assert row["spread gemm: dense"] >= 0   # a spread beside every median
 
 
 def test_sparse_weight_exact_counts():

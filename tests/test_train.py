@@ -92,3 +92,19 @@ def test_cache_follows_the_solver(mnist_small, monkeypatch, tmp_path):
     run()
     folders = list((tmp_path / "runs" / "baseline").iterdir())
     assert len(folders) == 2 and all((f / "baseline.pt").exists() for f in folders)
+
+
+def test_a_corrupt_checkpoint_restarts_the_run_with_a_warning(mnist_small, tmp_path, capsys):
+    data, test = mnist_small
+    sched = Schedule(iters=6, lr=0.01, batch_size=32)
+    torch.manual_seed(0)
+    a = models.build("mlp")
+    torch.manual_seed(0)
+    b = models.build("mlp")
+    ckpt = tmp_path / "run.ckpt"
+    ckpt.write_bytes(b"not a checkpoint")
+    ra = train(a, data, sched, seed=3, test=test, checkpoint=ckpt, progress=False)
+    assert "is unreadable" in capsys.readouterr().err
+    rb = train(b, data, sched, seed=3, test=test, checkpoint=tmp_path / "fresh.ckpt", progress=False)
+    assert ra.test_error == rb.test_error
+    assert all(x.equal(y) for x, y in zip(a.parameters(), b.parameters()))
