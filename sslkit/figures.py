@@ -119,6 +119,7 @@ def csr_speedup(result: ExperimentResult):
     layers = list(dict.fromkeys(l1["layer"]))
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     ax2 = ax.twinx()
+    ax2.grid(False)  # one grid (the left axis's), not two misaligned ones
     for k, (r, grp) in enumerate(l1.groupby("table4 row")):
         xs = [i + 0.38 * (k - 0.5) for i in range(len(grp))]
         ax.bar(xs, grp["element sparsity %"], width=0.36, alpha=0.35, label=f"sparsity, row {r}")
