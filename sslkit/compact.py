@@ -5,10 +5,13 @@ Three removals, each exact:
 - depth: a residual block whose last conv is all zero computes relu(shortcut(x) + b), b the
   constant its last BN outputs; it becomes :class:`ShortcutBlock`.
 - channels (filters, channels, neurons): a channel of an activation tensor is dead when every
-  layer producing it outputs exactly zero there (zero filter, zero bias, BN constant zero), or
-  when every layer consuming it has all-zero weights for it. torch-pruning's dependency graph
-  finds producers and consumers on any graph (residual adds, flatten into a linear layer ...),
-  and removes the dead channels from all of them.
+  layer producing it outputs exactly zero there (zero filter, zero bias, BN constant zero) and
+  it reaches every consumer as zeros, or when every layer consuming it has all-zero weights
+  for it; and, either way, it mixes into no other channel on the way (a sigmoid turns a zero
+  channel into 0.5, a softmax over channels or a group norm mixes it with the others: such
+  channels are kept). Both are checked by running random inputs through the network.
+  torch-pruning's dependency graph finds producers and consumers on any graph (residual adds,
+  flatten into a linear layer ...), and removes the dead channels from all of them.
 - columns and rows: a conv whose lowered weight still has all-zero columns (shape fibers) or
   rows (zero filters whose channel stays alive, e.g. through a shortcut) becomes a
   :class:`LoweredConv`, which gathers only the needed rows of the im2col matrix and computes
@@ -17,7 +20,8 @@ Three removals, each exact:
   that lost every connection).
 
 Channels are left alone (not removed) where removal would not be exact or is not supported:
-across grouped convolutions and where a cross-channel LRN follows.
+across grouped convolutions, and where the channel mixes with others (a cross-channel LRN, a
+group norm, a softmax over channels) or does not reach its consumers as zeros.
 """
 from __future__ import annotations
 
@@ -183,20 +187,47 @@ def _graph(model: nn.Module, example: torch.Tensor):
         return tp.DependencyGraph().build_dependency(model, example_inputs=example)
 
 
-def _mixes_channels_downstream(dg, module: nn.Module) -> bool:
-    """True when a cross-channel LRN lies between ``module`` and the next prunable layers."""
-    stack, seen = [dg.module2node[module]], set()
-    while stack:
-        node = stack.pop()
-        for out in node.outputs:
-            if out in seen:
-                continue
-            seen.add(out)
-            if isinstance(out.module, nn.LocalResponseNorm):
-                return True
-            if not isinstance(out.module, LAYER_TYPES):
-                stack.append(out)
-    return False
+class _Probe:
+    """Random inputs through the network (eval mode), to see what a channel becomes on the way
+    to its consumers: whether it reaches them as exact zeros, and whether it changes any other
+    channel (a sigmoid, a softmax over channels, a group norm ...). Removal is exact only when
+    a dead channel arrives as zeros, or unused, and mixes into nothing else."""
+
+    def __init__(self, model: nn.Module, example: torch.Tensor):
+        self.model = model
+        gen = torch.Generator().manual_seed(0)
+        self.x = torch.randn(2, *example.shape[1:], generator=gen).to(example)
+        self.base = self.inputs({})
+
+    def inputs(self, perturb: dict) -> dict:
+        """Each layer's input (``id(module)`` -> tensor) when ``perturb`` (``{id(module): output
+        channels}``) adds noise to those output channels of those layers."""
+        seen, hooks = {}, []
+
+        def record(mod, args):
+            seen.setdefault(id(mod), args[0].detach().clone())
+
+        def disturb(mod, _args, out):
+            out = out.clone()
+            idx = perturb[id(mod)]
+            out[:, idx] += 1.0 + torch.rand(out[:, idx].shape, generator=torch.Generator().manual_seed(1)).to(out)
+            return out
+
+        for m in self.model.modules():
+            if isinstance(m, LAYER_TYPES):
+                hooks.append(m.register_forward_pre_hook(record))
+                if id(m) in perturb:
+                    hooks.append(m.register_forward_hook(disturb))
+        try:
+            self.model(self.x)
+        finally:
+            for h in hooks:
+                h.remove()
+        return seen
+
+
+def _channels_of(t: torch.Tensor, idx: list[int]) -> torch.Tensor:
+    return t.index_select(1, torch.as_tensor(idx, dtype=torch.long, device=t.device))
 
 
 def _out_channel_group(dg, m: nn.Module, idxs: list[int] | None = None):
@@ -210,8 +241,16 @@ def _out_channel_group(dg, m: nn.Module, idxs: list[int] | None = None):
     return dg.get_pruning_group(m, fn, list(range(n)) if idxs is None else idxs)
 
 
-def _dead_channels(dg, group) -> list[int]:
-    """Root indices of the channels in ``group`` that are dead (see the module docstring)."""
+def _dead_channels(dg, group, probe: _Probe) -> list[int]:
+    """Root indices of the channels in ``group`` whose removal provably changes nothing:
+
+    - produced as zeros (every producer's filter and bias zero, a BN after it adding nothing)
+      and reaching every consumer as exact zeros, or
+    - read by no consumer (all their columns zero),
+
+    and in both cases mixing into no other channel on the way (checked on ``probe``: noise
+    added to them at the producers changes only their own entries of the consumers' inputs).
+    Otherwise they are kept. Grouped convs and layers sslkit does not know are left alone."""
     producers, consumers, bns = [], [], []
     for item in group:
         mod, handler = item.dep.target.module, item.dep.handler
@@ -224,8 +263,6 @@ def _dead_channels(dg, group) -> list[int]:
         elif isinstance(mod, nn.Module) and any(True for _ in mod.parameters(recurse=False)):
             return []                           # an unknown layer with parameters: leave it
     if not producers or not consumers:          # the network's input or output
-        return []
-    if any(_mixes_channels_downstream(dg, mod) for mod, _ in producers):
         return []
     roots = sorted({r for _, item in producers for r in item.root_idxs})
     prod_dead = {r: True for r in roots}
@@ -242,7 +279,28 @@ def _dead_channels(dg, group) -> list[int]:
         cols = _zero_cols(mod)
         for i, r in zip(item.idxs, item.root_idxs):
             cons_dead[r] &= bool(cols[i])
-    return [r for r in roots if prod_dead[r] or cons_dead[r]]
+    for mod, item in consumers:                 # produced as zeros, but do they arrive as zeros?
+        seen = probe.base.get(id(mod))
+        pairs = [(i, r) for i, r in zip(item.idxs, item.root_idxs) if prod_dead[r]]
+        if seen is None:
+            prod_dead.update({r: False for _, r in pairs})
+            continue
+        for i, r in pairs:
+            prod_dead[r] &= not bool(_channels_of(seen, [i]).any())
+    dead = [r for r in roots if prod_dead[r] or cons_dead[r]]
+    if not dead:
+        return []
+    disturbed = probe.inputs({id(mod): [i for i, r in zip(item.idxs, item.root_idxs) if r in dead]
+                              for mod, item in producers})
+    for mod, item in consumers:                 # do they change anything but themselves?
+        own = {i for i, r in zip(item.idxs, item.root_idxs) if r in dead}
+        before, after = probe.base.get(id(mod)), disturbed.get(id(mod))
+        if before is None or after is None:
+            return []
+        others = [i for i in range(before.shape[1]) if i not in own]
+        if others and not torch.equal(_channels_of(before, others), _channels_of(after, others)):
+            return []
+    return dead
 
 
 @torch.no_grad()
@@ -251,9 +309,9 @@ def remove_dead_channels(model: nn.Module, example: torch.Tensor) -> int:
     removed, changed = 0, True
     while changed:
         changed = False
-        dg = _graph(model, example)
+        dg, probe = _graph(model, example), _Probe(model, example)
         for m in [m for m in model.modules() if isinstance(m, LAYER_TYPES)]:
-            dead = _dead_channels(dg, _out_channel_group(dg, m))
+            dead = _dead_channels(dg, _out_channel_group(dg, m), probe)
             if dead and len(dead) < m.weight.shape[0]:
                 _out_channel_group(dg, m, dead).prune()
                 removed += len(dead)
@@ -322,10 +380,11 @@ def propagate_zeros(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
     p = next(model.parameters())
     was = model.training
     model.eval()
-    dg = _graph(model, torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype))
+    example = torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype)
+    dg, probe = _graph(model, example), _Probe(model, example)
     for m in [m for m in model.modules() if isinstance(m, LAYER_TYPES)]:
         group = _out_channel_group(dg, m)
-        dead = set(_dead_channels(dg, group))
+        dead = set(_dead_channels(dg, group, probe))
         if not dead:
             continue
         for item in group:

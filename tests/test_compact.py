@@ -259,3 +259,45 @@ def test_zeroed_filter_whose_bn_still_adds_a_constant(name):
     with torch.no_grad():
         assert torch.allclose(net(x), expected, atol=1e-5)
         assert (small(x) - expected).abs().max().item() <= 1e-5 * max(1.0, expected.abs().max().item())
+
+
+ZERO_AT_ZERO = [nn.ReLU(), nn.Tanh(), nn.SiLU(), nn.GELU(), nn.ELU(), nn.LeakyReLU(0.1), nn.Hardswish(), nn.Mish(),
+                nn.Softsign(), nn.CELU(), nn.SELU(), nn.ReLU6(), nn.Tanhshrink(), nn.Hardtanh()]
+NONZERO_AT_ZERO = [nn.Sigmoid(), nn.Softplus(), nn.Hardsigmoid(), nn.LogSigmoid()]
+MIXING = [nn.Softmax(dim=1), nn.LogSoftmax(dim=1), nn.GroupNorm(2, 8), nn.LocalResponseNorm(3),
+          nn.ChannelShuffle(2), nn.InstanceNorm2d(8, affine=True),
+          nn.PReLU(8)]  # channel-wise, but a layer with parameters sslkit does not prune: left alone
+
+
+@pytest.mark.parametrize("act", ZERO_AT_ZERO + NONZERO_AT_ZERO + MIXING, ids=lambda a: type(a).__name__)
+def test_zero_filter_before_any_activation_or_norm(act):
+    """conv1 -> act -> conv2: filter 0 of conv1 is zero (weight and bias) and no weight of
+    conv2 reads channel 1. Compaction keeps the function exactly; it removes channel 0 only
+    where act maps a zero channel to zero without mixing channels, channel 1 only where act
+    mixes nothing, and keeps both otherwise."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), act, nn.Conv2d(8, 6, 3, padding=1), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(6 * 8 * 8, 5)).eval()
+    with torch.no_grad():
+        for p in act.parameters():
+            p.uniform_(0.5, 1.5)
+        net[0].weight[0] = 0
+        net[0].bias[0] = 0
+        net[2].weight[:, 1] = 0
+    x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        expected = net(x)
+    propagate_zeros(net, (3, 8, 8))
+    small = compact(net, (3, 8, 8))
+    with torch.no_grad():
+        scale = expected.abs().max().item()
+        assert (net(x) - expected).abs().max().item() <= 1e-5 * scale        # propagation exact
+        assert (small(x) - expected).abs().max().item() <= 1e-5 * scale      # compaction exact
+    first = next(m for m in small.modules() if isinstance(m, (nn.Conv2d, LoweredConv)))
+    kept = first.out_channels
+    if any(act is a for a in ZERO_AT_ZERO):
+        assert kept == 6
+    elif any(act is a for a in NONZERO_AT_ZERO):
+        assert kept == 7                        # channel 0 reaches conv2 as a constant: kept
+    else:
+        assert kept == 8                        # mixing (or PReLU): nothing removed
