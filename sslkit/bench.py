@@ -4,6 +4,7 @@
     python -m sslkit.bench layers --model NAME --weights trained.pt      # a trained network's convs
     python -m sslkit.bench step --models NAME [NAME ...]                 # SSL step vs plain step
     python -m sslkit.bench train --models convnet resnet20               # trainer vs a minimal loop
+    python -m sslkit.bench compact --models densenet121                  # compaction wall time (64x64)
 
 ``layers`` prints, per layer, the time of each method, its speedup over dense, the ideal
 speedup (FLOP ratio) and the efficiency measured/ideal, and writes them as CSV.
@@ -148,6 +149,41 @@ def train_throughput(name: str, *, iters: int = 30, repeats: int = 3, device: st
     return out
 
 
+def compact_time(name: str, *, size: int = 64, zero: float = 0.3, repeats: int = 3, seed: int = 0) -> dict:
+    """Wall time of :func:`sslkit.compact.compact` on a torchvision (or sslkit) network whose
+    conv filters are zeroed at random (a fraction ``zero`` per layer), input ``3 x size x size``;
+    with the largest output difference, which must be float rounding.
+
+    Returns:
+        dict: model, input, channels removed, median / min / max seconds over ``repeats``, max
+        abs output difference.
+    """
+    import torchvision
+
+    from .compact import compact
+
+    torch.manual_seed(seed)
+    net = (models.build(name) if name in models.NETWORKS else
+           torchvision.models.get_model(name, weights=None, num_classes=10)).eval()
+    shape = models.get(name).input_shape if name in models.NETWORKS else (3, size, size)
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight[torch.rand(m.out_channels, generator=gen) < zero] = 0
+    times, small = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        small = compact(net, shape)
+        times.append(time.perf_counter() - t0)
+    x = torch.randn(2, *shape, generator=gen)
+    with torch.no_grad():
+        diff = (small(x) - net(x)).abs().max().item()
+    convs = lambda model: sum(m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d))  # noqa: E731
+    return {"model": name, "input": "x".join(map(str, shape)), "channels removed": convs(net) - convs(small),
+            "median s": statistics.median(times), "min s": min(times), "max s": max(times), "max abs diff": diff}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sslkit.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -173,6 +209,12 @@ def main(argv=None) -> int:
     tr.add_argument("--repeats", type=int, default=3)
     tr.add_argument("--device", default=None)
     tr.add_argument("--out", default=None)
+    cp = sub.add_parser("compact", help="wall time of compaction (e.g. torchvision's densenet121 at 64x64)")
+    cp.add_argument("--models", nargs="+", default=["densenet121"], help="torchvision or sslkit network names")
+    cp.add_argument("--size", type=int, default=64, help="input height and width (torchvision networks)")
+    cp.add_argument("--zero", type=float, default=0.3, help="fraction of each conv's filters zeroed")
+    cp.add_argument("--repeats", type=int, default=3)
+    cp.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     try:
         check_device(getattr(args, "device", None))
@@ -185,6 +227,9 @@ def main(argv=None) -> int:
             print(f"note: more threads than the {os.cpu_count()} cores here", file=sys.stderr)
         df = layers_cmd(args)
         cols = [c for c in SHOW if c in df.columns] + (["model"] if "model" in df.columns else [])
+    elif args.cmd == "compact":
+        df = pd.DataFrame([compact_time(m, size=args.size, zero=args.zero, repeats=args.repeats) for m in args.models])
+        cols = list(df.columns)
     elif args.cmd == "step":
         df = pd.DataFrame([step_times(m, min_run_time=args.min_run_time) for m in args.models])
         cols = list(df.columns)

@@ -191,39 +191,53 @@ class _Probe:
     """Random inputs through the network (eval mode), to see what a channel becomes on the way
     to its consumers: whether it reaches them as exact zeros, and whether it changes any other
     channel (a sigmoid, a softmax over channels, a group norm ...). Removal is exact only when
-    a dead channel arrives as zeros, or unused, and mixes into nothing else."""
+    a dead channel arrives as zeros, or unused, and mixes into no other channel."""
+
+    class _Done(Exception):
+        pass
 
     def __init__(self, model: nn.Module, example: torch.Tensor):
         self.model = model
         gen = torch.Generator().manual_seed(0)
-        self.x = torch.randn(2, *example.shape[1:], generator=gen).to(example)
-        self.base = self.inputs({})
+        x = torch.randn(2, *example.shape[1:], generator=gen).to(example)
+        self.x = torch.cat([x, x])              # the second half is the perturbed copy
 
-    def inputs(self, perturb: dict) -> dict:
-        """Each layer's input (``id(module)`` -> tensor) when ``perturb`` (``{id(module): output
-        channels}``) adds noise to those output channels of those layers."""
-        seen, hooks = {}, []
+    def inputs(self, want: list[nn.Module], perturb: dict) -> tuple[dict, dict]:
+        """The inputs (``id(module)`` -> tensor) of the layers ``want``, as they are and when
+        ``perturb`` (``{module: output channels}``) adds noise to those output channels of those
+        layers: one forward pass of both, stopped once every wanted input is seen."""
+        perturb = {id(m): idx for m, idx in perturb.items()}
+        seen, hooks, left = {}, [], {id(m) for m in want}
 
         def record(mod, args):
-            seen.setdefault(id(mod), args[0].detach().clone())
+            if id(mod) in left:
+                seen[id(mod)] = args[0].detach().clone()
+                left.discard(id(mod))
+                if not left:
+                    raise _Probe._Done
 
         def disturb(mod, _args, out):
             out = out.clone()
             idx = perturb[id(mod)]
-            out[:, idx] += 1.0 + torch.rand(out[:, idx].shape, generator=torch.Generator().manual_seed(1)).to(out)
+            half = out.shape[0] // 2
+            noise = torch.rand(out[half:, idx].shape, generator=torch.Generator().manual_seed(1)).to(out)
+            out[half:, idx] += 1.0 + noise
             return out
 
         for m in self.model.modules():
-            if isinstance(m, LAYER_TYPES):
+            if id(m) in left:
                 hooks.append(m.register_forward_pre_hook(record))
-                if id(m) in perturb:
-                    hooks.append(m.register_forward_hook(disturb))
+            if id(m) in perturb:
+                hooks.append(m.register_forward_hook(disturb))
         try:
             self.model(self.x)
+        except _Probe._Done:
+            pass
         finally:
             for h in hooks:
                 h.remove()
-        return seen
+        half = self.x.shape[0] // 2
+        return {k: v[:half] for k, v in seen.items()}, {k: v[half:] for k, v in seen.items()}
 
 
 def _channels_of(t: torch.Tensor, idx: list[int]) -> torch.Tensor:
@@ -279,44 +293,44 @@ def _dead_channels(dg, group, probe: _Probe) -> list[int]:
         cols = _zero_cols(mod)
         for i, r in zip(item.idxs, item.root_idxs):
             cons_dead[r] &= bool(cols[i])
+    candidates = {r for r in roots if prod_dead[r] or cons_dead[r]}
+    if not candidates:
+        return []
+    base, disturbed = probe.inputs([mod for mod, _ in consumers],
+                                   {mod: [i for i, r in zip(item.idxs, item.root_idxs) if r in candidates]
+                                    for mod, item in producers})
     for mod, item in consumers:                 # produced as zeros, but do they arrive as zeros?
-        seen = probe.base.get(id(mod))
+        seen = base.get(id(mod))
         pairs = [(i, r) for i, r in zip(item.idxs, item.root_idxs) if prod_dead[r]]
         if seen is None:
             prod_dead.update({r: False for _, r in pairs})
             continue
         for i, r in pairs:
             prod_dead[r] &= not bool(_channels_of(seen, [i]).any())
-    dead = [r for r in roots if prod_dead[r] or cons_dead[r]]
-    if not dead:
-        return []
-    disturbed = probe.inputs({id(mod): [i for i, r in zip(item.idxs, item.root_idxs) if r in dead]
-                              for mod, item in producers})
-    for mod, item in consumers:                 # do they change anything but themselves?
-        own = {i for i, r in zip(item.idxs, item.root_idxs) if r in dead}
-        before, after = probe.base.get(id(mod)), disturbed.get(id(mod))
+    for mod, item in consumers:                 # does noise on them change any other channel?
+        own = {i for i, r in zip(item.idxs, item.root_idxs) if r in candidates}
+        before, after = base.get(id(mod)), disturbed.get(id(mod))
         if before is None or after is None:
             return []
         others = [i for i in range(before.shape[1]) if i not in own]
         if others and not torch.equal(_channels_of(before, others), _channels_of(after, others)):
             return []
-    return dead
+    return [r for r in roots if prod_dead[r] or cons_dead[r]]
 
 
 @torch.no_grad()
 def remove_dead_channels(model: nn.Module, example: torch.Tensor) -> int:
     """Remove dead channels from every producer and consumer (in place). Returns how many."""
-    removed, changed = 0, True
-    while changed:
-        changed = False
-        dg, probe = _graph(model, example), _Probe(model, example)
-        for m in [m for m in model.modules() if isinstance(m, LAYER_TYPES)]:
-            dead = _dead_channels(dg, _out_channel_group(dg, m), probe)
-            if dead and len(dead) < m.weight.shape[0]:
-                _out_channel_group(dg, m, dead).prune()
-                removed += len(dead)
-                changed = True
-                break                            # rebuild the graph after each change
+    # One pass: removing a channel zeroes no other weight, so it leaves no new dead channel.
+    # The graph stays valid across removals (torch-pruning re-maps concatenation indices for
+    # every new group), and the probe runs the network as it is at each call.
+    removed = 0
+    dg, probe = _graph(model, example), _Probe(model, example)
+    for m in [m for m in model.modules() if isinstance(m, LAYER_TYPES)]:
+        dead = _dead_channels(dg, _out_channel_group(dg, m), probe)
+        if dead and len(dead) < m.weight.shape[0]:
+            _out_channel_group(dg, m, dead).prune()
+            removed += len(dead)
     return removed
 
 
