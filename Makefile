@@ -5,8 +5,9 @@ PYTHON_SYS ?= python3
 VENV       ?= .venv
 PY         := $(VENV)/bin/python
 PROFILE    ?= quick
-# Where the data lives (MNIST/, cifar10-jpeg/ ...). Empty: $$SSLKIT_DATA, then ../shared/data, then ~/.cache/sslkit/data.
-DATA       ?= $(or $(SSLKIT_DATA),$(wildcard ../shared/data))
+# Where the data lives (MNIST/, cifar10-jpeg/ ...). Empty: $$SSLKIT_DATA, then ../shared/data,
+# then ~/.cache/sslkit/data (sslkit.settings.data_root looks there).
+DATA       ?= $(SSLKIT_DATA)
 NB         ?= *
 PARAMS     ?=
 # Executed notebooks, one folder per profile (a smoke run never overwrites a quick one).
@@ -21,7 +22,7 @@ TEST_JOBS  ?= 2
 KERNEL     := sslkit
 STAMP      := $(VENV)/.installed
 
-export SSLKIT_DATA := $(abspath $(DATA))
+export SSLKIT_DATA := $(if $(DATA),$(abspath $(DATA)))
 
 .DEFAULT_GOAL := help
 .PHONY: help env reproduce smoke report test lab bench clean

@@ -299,19 +299,15 @@ def _dead_channels(dg, group, probe: _Probe) -> list[int]:
     base, disturbed = probe.inputs([mod for mod, _ in consumers],
                                    {mod: [i for i, r in zip(item.idxs, item.root_idxs) if r in candidates]
                                     for mod, item in producers})
+    if any(id(mod) not in base for mod, _ in consumers):
+        return []                               # a consumer the probe did not reach: leave it
     for mod, item in consumers:                 # produced as zeros, but do they arrive as zeros?
-        seen = base.get(id(mod))
-        pairs = [(i, r) for i, r in zip(item.idxs, item.root_idxs) if prod_dead[r]]
-        if seen is None:
-            prod_dead.update({r: False for _, r in pairs})
-            continue
-        for i, r in pairs:
-            prod_dead[r] &= not bool(_channels_of(seen, [i]).any())
+        for i, r in zip(item.idxs, item.root_idxs):
+            if prod_dead[r]:
+                prod_dead[r] = not bool(_channels_of(base[id(mod)], [i]).any())
     for mod, item in consumers:                 # does noise on them change any other channel?
         own = {i for i, r in zip(item.idxs, item.root_idxs) if r in candidates}
-        before, after = base.get(id(mod)), disturbed.get(id(mod))
-        if before is None or after is None:
-            return []
+        before, after = base[id(mod)], disturbed[id(mod)]
         others = [i for i in range(before.shape[1]) if i not in own]
         if others and not torch.equal(_channels_of(before, others), _channels_of(after, others)):
             return []

@@ -163,14 +163,6 @@ def semi_structured_24(o) -> dict | None:
         return None
 
 
-def time_fn(fn, arg, *, threads: int = 1, min_run_time: float = 0.2, label: str = "") -> float:
-    """Median seconds of ``fn(arg)`` with ``threads`` intra-op threads (torch.utils.benchmark
-    warms up, repeats in blocks and synchronizes CUDA)."""
-    fn(arg)  # warm-up (lazy init, MKL handles)
-    t = benchmark.Timer(stmt="fn(arg)", globals={"fn": fn, "arg": arg}, num_threads=threads, label=label)
-    return t.blocked_autorange(min_run_time=min_run_time).median
-
-
 def time_interleaved(fns: dict, arg, *, threads: int = 1, min_run_time: float = 0.2, rounds: int = 7) -> dict:
     """Time several statements on the same operands round-robin: ``rounds`` rounds, each timing
     one block of every statement in turn, so a machine that slows down or speeds up meanwhile
@@ -227,17 +219,21 @@ def time_layer(spec: LoweredLayer, weight: torch.Tensor, *, threads: int = 1, mi
     if "thin_w" not in o:
         skip.add("layer: conv thinned")
     chosen = {name: METHODS[name] for name in (methods or METHODS) if name not in skip and name in METHODS}
-    for name, t in time_interleaved(chosen, o, threads=threads, min_run_time=min_run_time).items():
-        row[f"time {name}"] = t["median"]
-        row[f"spread {name}"] = 100 * t["iqr"] / t["median"] if t["median"] else float("nan")
+    _record(row, time_interleaved(chosen, o, threads=threads, min_run_time=min_run_time))
     semi = semi_structured_24(o) if methods is None or "gemm: 2:4" in methods else None
     if semi is not None:
         pair = {"gemm: dense fp16": lambda s: [torch.mm(w, p) for w, _, p in s["pairs"]],
                 "gemm: 2:4": lambda s: [torch.mm(sw, p) for _, sw, p in s["pairs"]]}
-        for name, t in time_interleaved(pair, semi, threads=threads, min_run_time=min_run_time).items():
-            row[f"time {name}"] = t["median"]
-            row[f"spread {name}"] = 100 * t["iqr"] / t["median"] if t["median"] else float("nan")
+        _record(row, time_interleaved(pair, semi, threads=threads, min_run_time=min_run_time))
     return row
+
+
+def _record(row: dict, timed: dict) -> None:
+    """Put each method's median (``time <method>``) and spread (``spread <method>``, the IQR in
+    % of the median) of :func:`time_interleaved` into ``row``."""
+    for name, t in timed.items():
+        row[f"time {name}"] = t["median"]
+        row[f"spread {name}"] = 100 * t["iqr"] / t["median"] if t["median"] else float("nan")
 
 
 def speedups(row: dict) -> dict:
