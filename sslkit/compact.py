@@ -11,17 +11,23 @@ Three removals, each exact:
   channel into 0.5, a softmax over channels or a group norm mixes it with the others: such
   channels are kept). Both are checked by running random inputs through the network.
   torch-pruning's dependency graph finds producers and consumers on any graph (residual adds,
-  flatten into a linear layer ...), and removes the dead channels from all of them.
+  flatten into a linear layer ...), and removes the dead channels from all of them. A grouped
+  conv loses channels group by group (a :class:`GroupedConv` when its groups end up unequal,
+  one grouped conv again when they stay equal); a depthwise conv loses a channel together
+  with the filter feeding it.
 - columns and rows: a conv whose lowered weight still has all-zero columns (shape fibers) or
   rows (zero filters whose channel stays alive, e.g. through a shortcut) becomes a
   :class:`LoweredConv`, which gathers only the needed rows of the im2col matrix and computes
-  only the non-zero filters; a linear layer with all-zero columns reads only its live inputs
+  only the non-zero filters, group by group, padding nothing; a linear layer with all-zero columns reads only its live inputs
   through a :class:`Select` (a fully connected network's first layer thus drops the pixels
   that lost every connection).
 
-Channels are left alone (not removed) where removal would not be exact or is not supported:
-across grouped convolutions, and where the channel mixes with others (a cross-channel LRN, a
-group norm, a softmax over channels) or does not reach its consumers as zeros.
+Channels are left alone (not removed) where removal would not be exact: where the channel
+mixes with others (a cross-channel LRN, a group norm, a softmax over channels, a squeeze-and-
+excitation gate), does not reach its consumers as zeros, or passes a layer sslkit does not
+know; and a conv or linear layer always keeps at least one input and one output channel.
+The parameter and FLOP counts of the result are the sparsity report's "weights left" and
+"FLOP left" once :func:`propagate_zeros` has zeroed what removal makes useless.
 """
 from __future__ import annotations
 
@@ -31,78 +37,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .groups import LAYER_TYPES, lowered, zero_groups
+from .compact_layers import GroupedConv, LoweredConv, Select, ShortcutBlock
+from .groups import LAYER_TYPES, zero_groups
 from .lowering import live
 
-
-# ---------------------------------------------------------------------------- modules
-class ShortcutBlock(nn.Module):
-    """What remains of a residual block whose branch is constant: relu(shortcut(x) + bias)."""
-
-    def __init__(self, shortcut: nn.Module, bias: torch.Tensor):
-        super().__init__()
-        self.shortcut = shortcut
-        self.register_buffer("bias", bias.detach().clone())
-
-    def forward(self, x):
-        return F.relu(self.shortcut(x) + self.bias.view(1, -1, 1, 1))
-
-
-class Select(nn.Module):
-    """Keeps the ``index`` entries of dimension 1 (the live inputs of a linear layer)."""
-
-    def __init__(self, index: torch.Tensor):
-        super().__init__()
-        self.register_buffer("index", index.detach().clone())
-
-    def forward(self, x):
-        return x.index_select(1, self.index)
-
-
-def _kept(mask: torch.Tensor) -> torch.Tensor:
-    """Per group (rows of ``mask``), the indices where ``mask`` is True, padded with False
-    positions up to the largest count so every group keeps the same number (sorted)."""
-    n = max(int(mask.sum(1).max()), 1)
-    return torch.stack([torch.cat([torch.nonzero(m).flatten(), torch.nonzero(~m).flatten()])[:n].sort().values
-                        for m in mask])
-
-
-class LoweredConv(nn.Module):
-    """A convolution computed as Caffe does (im2col + GEMM) on the non-zero rows and columns
-    of each group's lowered weight only: the GEMM of the paper's structured speedup.
-
-    ``weight`` is (groups, rows kept, cols kept); ``col_index`` the rows of the unfolded input
-    each group needs, ``row_index`` the output channels computed (the others are zero, plus
-    their bias). Groups with fewer non-zero rows or columns than others keep a few zero ones.
-    """
-
-    def __init__(self, conv: nn.Conv2d):
-        super().__init__()
-        g, n = conv.groups, conv.out_channels
-        w = lowered(conv.weight.detach(), g)
-        live_rows, live_cols = live(conv.weight, g)
-        rows, cols = _kept(live_rows), _kept(live_cols)                      # (g, R), (g, K)
-        w = torch.gather(w, 1, rows[:, :, None].expand(g, rows.shape[1], w.shape[2]))
-        self.weight = nn.Parameter(torch.gather(w, 2, cols[:, None, :].expand(g, rows.shape[1], cols.shape[1])))
-        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone())
-        self.register_buffer("col_index", (cols + torch.arange(g)[:, None] * w.shape[2]).flatten())
-        self.register_buffer("row_index", (rows + torch.arange(g)[:, None] * (n // g)).flatten())
-        self.groups, self.out_channels = g, n
-        self.kernel_size, self.stride, self.padding, self.dilation = (conv.kernel_size, conv.stride,
-                                                                      conv.padding, conv.dilation)
-
-    def forward(self, x):
-        b, _, h, w = x.shape
-        cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)  # (B, C*M*K, L)
-        cols = cols.index_select(1, self.col_index).view(b, self.groups, -1, cols.shape[-1])
-        out = torch.matmul(self.weight.unsqueeze(0), cols).reshape(b, -1, cols.shape[-1])
-        if out.shape[1] < self.out_channels:
-            full = out.new_zeros(b, self.out_channels, out.shape[-1])
-            out = full.index_copy(1, self.row_index, out)
-        if self.bias is not None:
-            out = out + self.bias.view(1, -1, 1)
-        ho = (h + 2 * self.padding[0] - self.dilation[0] * (self.kernel_size[0] - 1) - 1) // self.stride[0] + 1
-        return out.view(b, self.out_channels, ho, -1)
+__all__ = ["GroupedConv", "LoweredConv", "Select", "ShortcutBlock", "compact", "depth", "propagate_zeros",
+           "remove_dead_blocks", "remove_dead_channels", "lower_sparse_columns", "residual_blocks",
+           "branch_convs", "shortcut_layers"]
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -119,13 +60,28 @@ def _bn_constant(bn: nn.modules.batchnorm._BatchNorm) -> torch.Tensor:
 
 def _zero_rows(m: nn.Module) -> torch.Tensor:
     """Per output channel: all weights (and the bias) are zero."""
+    if isinstance(m, GroupedConv):
+        return torch.cat([_zero_rows(c) for c in m.convs])
     dead = zero_groups(m.weight, "filter", getattr(m, "groups", 1))
     return dead & (m.bias.detach() == 0) if m.bias is not None else dead
 
 
 def _zero_cols(m: nn.Module) -> torch.Tensor:
     """Per input channel / feature: all weights reading it are zero (ungrouped layers)."""
+    if isinstance(m, GroupedConv):
+        return torch.cat([_zero_cols(c) for c in m.convs])
     return zero_groups(m.weight, "channel")
+
+
+def _is_depthwise(m: nn.Module) -> bool:
+    return isinstance(m, nn.Conv2d) and 1 < m.groups == m.in_channels == m.out_channels
+
+
+def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The conv / linear layers, a :class:`GroupedConv` as one (not its parts)."""
+    inside = {id(c) for m in model.modules() if isinstance(m, GroupedConv) for c in m.convs.modules()}
+    return [(n, m) for n, m in model.named_modules()
+            if isinstance(m, (*LAYER_TYPES, GroupedConv, LoweredConv)) and id(m) not in inside]
 
 
 # ---------------------------------------------------------------------------- depth
@@ -160,9 +116,8 @@ def shortcut_layers(model: nn.Module) -> list[str]:
 
 def depth(model: nn.Module) -> int:
     """The layer count as the paper counts it: conv and fully connected layers (a
-    :class:`LoweredConv` is a conv), projection shortcuts not counted."""
-    layers = sum(1 for m in model.modules() if isinstance(m, (*LAYER_TYPES, LoweredConv)))
-    return layers - len(shortcut_layers(model))
+    :class:`LoweredConv` or :class:`GroupedConv` is one conv), projection shortcuts not counted."""
+    return len(_layers(model)) - len(shortcut_layers(model))
 
 
 @torch.no_grad()
@@ -180,11 +135,72 @@ def remove_dead_blocks(model: nn.Module) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- channels
+def _grouped_conv_pruner():
+    """torch-pruning's pruner for :class:`GroupedConv`: removes input or output channels from the
+    groups that hold them (torch-pruning's own grouped-conv pruning assumes every group loses
+    the same channels)."""
+    from torch_pruning.pruner.function import BasePruningFunc
+
+    def remove(layer, idxs, out):
+        offset, drop = 0, set(idxs)
+        for conv in layer.convs:
+            size = conv.out_channels if out else conv.in_channels
+            keep = [k for k in range(size) if k + offset not in drop]
+            if len(keep) < size:
+                index = torch.as_tensor(keep, dtype=torch.long, device=conv.weight.device)
+                conv.weight = nn.Parameter(conv.weight.detach().index_select(0 if out else 1, index))
+                if out:
+                    conv.out_channels = len(keep)
+                    if conv.bias is not None:
+                        conv.bias = nn.Parameter(conv.bias.detach().index_select(0, index))
+                else:
+                    conv.in_channels = len(keep)
+            offset += size
+        return layer
+
+    class Pruner(BasePruningFunc):
+        TARGET_MODULES = (GroupedConv,)
+
+        def prune_out_channels(self, layer, idxs):
+            return remove(layer, idxs, True)
+
+        def prune_in_channels(self, layer, idxs):
+            return remove(layer, idxs, False)
+
+        def get_out_channels(self, layer):
+            return layer.out_channels
+
+        def get_in_channels(self, layer):
+            return layer.in_channels
+
+    return Pruner()
+
+
 def _graph(model: nn.Module, example: torch.Tensor):
     import torch_pruning as tp
 
-    with torch.enable_grad():  # the graph is traced through autograd
-        return tp.DependencyGraph().build_dependency(model, example_inputs=example)
+    GroupedConv.opaque = True   # one node of the graph, pruned by its own pruner
+    try:
+        with torch.enable_grad():  # the graph is traced through autograd
+            return tp.DependencyGraph().build_dependency(model, example_inputs=example,
+                                                         customized_pruners={GroupedConv: _grouped_conv_pruner()})
+    finally:
+        GroupedConv.opaque = False
+
+
+def _split_grouped(model: nn.Module) -> None:
+    """Replace (in place) every grouped conv that is not depthwise by a :class:`GroupedConv`,
+    so that its groups can lose different channels."""
+    for name, m in list(model.named_modules()):
+        if isinstance(m, nn.Conv2d) and m.groups > 1 and not _is_depthwise(m):
+            _set(model, name, GroupedConv.split(m))
+
+
+def _merge_grouped(model: nn.Module) -> None:
+    """Turn (in place) every :class:`GroupedConv` whose groups stayed equal back into one conv."""
+    for name, m in list(model.named_modules()):
+        if isinstance(m, GroupedConv):
+            _set(model, name, m.merged())
 
 
 class _Probe:
@@ -199,14 +215,17 @@ class _Probe:
     def __init__(self, model: nn.Module, example: torch.Tensor):
         self.model = model
         gen = torch.Generator().manual_seed(0)
-        x = torch.randn(2, *example.shape[1:], generator=gen).to(example)
-        self.x = torch.cat([x, x])              # the second half is the perturbed copy
+        self.x = torch.randn(1, *example.shape[1:], generator=gen).to(example)
 
     def inputs(self, want: list[nn.Module], perturb: dict) -> tuple[dict, dict]:
         """The inputs (``id(module)`` -> tensor) of the layers ``want``, as they are and when
         ``perturb`` (``{module: output channels}``) adds noise to those output channels of those
-        layers: one forward pass of both, stopped once every wanted input is seen."""
-        perturb = {id(m): idx for m, idx in perturb.items()}
+        layers. Two forward passes of the same shape (so the same kernels: bitwise comparable;
+        clean and perturbed copies in one batch can differ in the last bit), each stopped once
+        every wanted input is seen."""
+        return self._run(want, {}), self._run(want, {id(m): idx for m, idx in perturb.items()})
+
+    def _run(self, want: list[nn.Module], perturb: dict) -> dict:
         seen, hooks, left = {}, [], {id(m) for m in want}
 
         def record(mod, args):
@@ -219,9 +238,8 @@ class _Probe:
         def disturb(mod, _args, out):
             out = out.clone()
             idx = perturb[id(mod)]
-            half = out.shape[0] // 2
-            noise = torch.rand(out[half:, idx].shape, generator=torch.Generator().manual_seed(1)).to(out)
-            out[half:, idx] += 1.0 + noise
+            noise = torch.rand(out[:, idx].shape, generator=torch.Generator().manual_seed(1)).to(out)
+            out[:, idx] += 1.0 + noise
             return out
 
         for m in self.model.modules():
@@ -236,8 +254,7 @@ class _Probe:
         finally:
             for h in hooks:
                 h.remove()
-        half = self.x.shape[0] // 2
-        return {k: v[:half] for k, v in seen.items()}, {k: v[half:] for k, v in seen.items()}
+        return seen
 
 
 def _channels_of(t: torch.Tensor, idx: list[int]) -> torch.Tensor:
@@ -246,32 +263,32 @@ def _channels_of(t: torch.Tensor, idx: list[int]) -> torch.Tensor:
 
 def _out_channel_group(dg, m: nn.Module, idxs: list[int] | None = None):
     """The dependency-graph group of pruning ``idxs`` (default: all) of ``m``'s outputs."""
-    import torch_pruning as tp
-
-    if isinstance(m, nn.Conv2d):
-        fn, n = tp.prune_conv_out_channels, m.out_channels
-    else:
-        fn, n = tp.prune_linear_out_channels, m.out_features
-    return dg.get_pruning_group(m, fn, list(range(n)) if idxs is None else idxs)
+    pruner = dg.get_pruner_of_module(m)
+    n = pruner.get_out_channels(m)
+    return dg.get_pruning_group(m, pruner.prune_out_channels, list(range(n)) if idxs is None else idxs)
 
 
 def _dead_channels(dg, group, probe: _Probe) -> list[int]:
     """Root indices of the channels in ``group`` whose removal provably changes nothing:
 
-    - produced as zeros (every producer's filter and bias zero, a BN after it adding nothing)
-      and reaching every consumer as exact zeros, or
-    - read by no consumer (all their columns zero),
+    - produced as zeros (every producer's filter and bias zero, a BN after it adding nothing,
+      a depthwise conv on the way adding no bias) and reaching every consumer as exact zeros, or
+    - read by no consumer (all their columns zero; a depthwise conv reading them only passes
+      them on to the consumers),
 
     and in both cases mixing into no other channel on the way (checked on ``probe``: noise
     added to them at the producers changes only their own entries of the consumers' inputs).
-    Otherwise they are kept. Grouped convs and layers sslkit does not know are left alone."""
-    producers, consumers, bns = [], [], []
+    Otherwise they are kept. Layers sslkit does not know are left alone."""
+    producers, consumers, depthwise, bns = [], [], [], []
     for item in group:
         mod, handler = item.dep.target.module, item.dep.handler
-        if isinstance(mod, LAYER_TYPES):
-            if getattr(mod, "groups", 1) > 1:
-                return []                       # grouped conv: removal would unbalance groups
-            (producers if dg.is_out_channel_pruning_fn(handler) else consumers).append((mod, item))
+        if isinstance(mod, (*LAYER_TYPES, GroupedConv)):
+            if _is_depthwise(mod):
+                depthwise.append((mod, item))
+            elif getattr(mod, "groups", 1) > 1:
+                return []                       # a grouped conv not split into a GroupedConv
+            else:
+                (producers if dg.is_out_channel_pruning_fn(handler) else consumers).append((mod, item))
         elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
             bns.append((mod, item))
         elif isinstance(mod, nn.Module) and any(True for _ in mod.parameters(recurse=False)):
@@ -285,6 +302,9 @@ def _dead_channels(dg, group, probe: _Probe) -> list[int]:
         rows = _zero_rows(mod)
         for i, r in zip(item.idxs, item.root_idxs):
             prod_dead[r] &= bool(rows[i])
+    for mod, item in depthwise:                 # zero in, zero out: only its bias could add
+        for i, r in zip(item.idxs, item.root_idxs):
+            prod_dead[r] &= mod.bias is None or bool(mod.bias[i] == 0)
     for bn, item in bns:
         const = _bn_constant(bn)
         for i, r in zip(item.idxs, item.root_idxs):
@@ -296,16 +316,17 @@ def _dead_channels(dg, group, probe: _Probe) -> list[int]:
     candidates = {r for r in roots if prod_dead[r] or cons_dead[r]}
     if not candidates:
         return []
-    base, disturbed = probe.inputs([mod for mod, _ in consumers],
+    readers = consumers + depthwise             # the layers the channel reaches
+    base, disturbed = probe.inputs([mod for mod, _ in readers],
                                    {mod: [i for i, r in zip(item.idxs, item.root_idxs) if r in candidates]
-                                    for mod, item in producers})
-    if any(id(mod) not in base for mod, _ in consumers):
-        return []                               # a consumer the probe did not reach: leave it
-    for mod, item in consumers:                 # produced as zeros, but do they arrive as zeros?
+                                    for mod, item in producers + depthwise})
+    if any(id(mod) not in base for mod, _ in readers):
+        return []                               # a layer the probe did not reach: leave it
+    for mod, item in readers:                   # produced as zeros, but do they arrive as zeros?
         for i, r in zip(item.idxs, item.root_idxs):
             if prod_dead[r]:
                 prod_dead[r] = not bool(_channels_of(base[id(mod)], [i]).any())
-    for mod, item in consumers:                 # does noise on them change any other channel?
+    for mod, item in readers:                   # does noise on them change any other channel?
         own = {i for i, r in zip(item.idxs, item.root_idxs) if r in candidates}
         before, after = base[id(mod)], disturbed[id(mod)]
         others = [i for i in range(before.shape[1]) if i not in own]
@@ -314,19 +335,44 @@ def _dead_channels(dg, group, probe: _Probe) -> list[int]:
     return [r for r in roots if prod_dead[r] or cons_dead[r]]
 
 
+def _leave_one(dg, group, dead: list[int]) -> list[int]:
+    """``dead`` less what would leave a conv or linear layer with no output or no input channel
+    at all (a :class:`GroupedConv`'s groups may empty: they are then skipped or add their bias)."""
+    dead = set(dead)
+    for item in group:
+        mod = item.dep.target.module
+        if not isinstance(mod, LAYER_TYPES):
+            continue
+        out = dg.is_out_channel_pruning_fn(item.dep.handler)
+        size = mod.weight.shape[0] if out or _is_depthwise(mod) else mod.weight.shape[1] * getattr(mod, "groups", 1)
+        hit = [r for i, r in zip(item.idxs, item.root_idxs) if r in dead]
+        if hit and len(hit) >= size:
+            dead.discard(hit[0])
+    return sorted(dead)
+
+
 @torch.no_grad()
 def remove_dead_channels(model: nn.Module, example: torch.Tensor) -> int:
-    """Remove dead channels from every producer and consumer (in place). Returns how many."""
+    """Remove dead channels from every producer and consumer (in place). Returns how many.
+
+    Grouped convs lose channels group by group (a :class:`GroupedConv` where the groups end up
+    unequal); a depthwise conv loses a channel together with the filter that feeds it."""
     # One pass: removing a channel zeroes no other weight, so it leaves no new dead channel.
     # The graph stays valid across removals (torch-pruning re-maps concatenation indices for
     # every new group), and the probe runs the network as it is at each call.
-    removed = 0
+    _split_grouped(model)
+    removed, seen = 0, set()
     dg, probe = _graph(model, example), _Probe(model, example)
-    for m in [m for m in model.modules() if isinstance(m, LAYER_TYPES)]:
-        dead = _dead_channels(dg, _out_channel_group(dg, m), probe)
-        if dead and len(dead) < m.weight.shape[0]:
+    for _, m in _layers(model):
+        if id(m) in seen:                       # its channels were examined with another producer's
+            continue
+        group = _out_channel_group(dg, m)
+        seen |= {id(item.dep.target.module) for item in group if dg.is_out_channel_pruning_fn(item.dep.handler)}
+        dead = _leave_one(dg, group, _dead_channels(dg, group, probe))
+        if dead:
             _out_channel_group(dg, m, dead).prune()
             removed += len(dead)
+    _merge_grouped(model)
     return removed
 
 
@@ -338,7 +384,7 @@ def lower_sparse_columns(model: nn.Module) -> list[str]:
     Returns the changed layers' names."""
     changed = []
     for name, m in list(model.named_modules()):
-        if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros":
+        if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros" and m.weight.numel():
             rows, cols = live(m.weight, m.groups)
             if not (rows.all() and cols.all()):              # a zero column or a zero row left
                 _set(model, name, LoweredConv(m))
@@ -386,29 +432,46 @@ def compact(model: nn.Module, input_shape: tuple[int, ...], *, depth: bool = Tru
 def propagate_zeros(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
     """Zero, in place, every weight that :func:`compact` would remove anyway: the consumers'
     columns of dead channels and the producers' rows (bias included) of unused ones. The
-    network computes the same function; its sparsity report then predicts the compacted size."""
+    network computes the same function; its sparsity report then predicts the compacted size.
+
+    The dead channels are found on a copy whose grouped convs are split (as :func:`compact`
+    does); the weights are zeroed in ``model`` itself, which keeps its modules and parameters."""
     p = next(model.parameters())
     was = model.training
     model.eval()
+    work = copy.deepcopy(model)
+    _split_grouped(work)
     example = torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype)
-    dg, probe = _graph(model, example), _Probe(model, example)
-    for m in [m for m in model.modules() if isinstance(m, LAYER_TYPES)]:
+    dg, probe = _graph(work, example), _Probe(work, example)
+    names = {id(m): n for n, m in work.named_modules()}
+    for _, m in _layers(work):
         group = _out_channel_group(dg, m)
         dead = set(_dead_channels(dg, group, probe))
-        if not dead:
-            continue
-        for item in group:
-            mod = item.dep.target.module
+        for item in group if dead else ():
+            name = names.get(id(item.dep.target.module))
+            if name is None:                    # an operation (add, concat ...), no weights
+                continue
+            mod = model.get_submodule(name)
             idx = [i for i, r in zip(item.idxs, item.root_idxs) if r in dead]
             if isinstance(mod, LAYER_TYPES):
-                if dg.is_out_channel_pruning_fn(item.dep.handler):
-                    mod.weight[idx] = 0
-                    if mod.bias is not None:
-                        mod.bias[idx] = 0
-                else:
-                    mod.weight[:, idx] = 0
+                _zero_channels(mod, idx, dg.is_out_channel_pruning_fn(item.dep.handler))
             elif isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.affine:
                 mod.weight[idx] = 0
                 mod.bias[idx] = 0
     model.train(was)
     return model
+
+
+def _zero_channels(mod: nn.Module, idx: list[int], out: bool) -> None:
+    """Zero the rows (``out``: filters with their bias) or the columns (input channels, counted
+    over all groups) ``idx`` of a conv or linear layer."""
+    if out or _is_depthwise(mod):
+        mod.weight[idx] = 0
+        if mod.bias is not None:
+            mod.bias[idx] = 0
+        return
+    g = getattr(mod, "groups", 1)
+    per_in, per_out = mod.weight.shape[1], mod.weight.shape[0] // g
+    for i in idx:
+        j = i // per_in
+        mod.weight[j * per_out:(j + 1) * per_out, i % per_in] = 0

@@ -9,7 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from sslkit import lowering, models
 from sslkit import groups as G
-from sslkit.compact import LoweredConv, ShortcutBlock, compact, propagate_zeros
+from sslkit.compact import GroupedConv, LoweredConv, ShortcutBlock, compact, propagate_zeros
 from sslkit.report import sparsity_report
 
 NETS = {  # name: (constructor, input shape)
@@ -83,7 +83,8 @@ def _mask(net, structure, frac=0.4, seed=1):
 
 
 def _weights(model):
-    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (*LAYER, LoweredConv)))
+    return sum(m.num_weights if isinstance(m, LoweredConv) else m.weight.numel()
+               for m in model.modules() if isinstance(m, (*LAYER, LoweredConv)))
 
 
 def _check(name, structure):
@@ -118,7 +119,7 @@ def _lowered_flops(model, shape):
     found = []
 
     def hook(mod, _i, o):
-        found.append(2 * mod.weight.numel() * o.shape[-2] * o.shape[-1])
+        found.append(2 * mod.num_weights * o.shape[-2] * o.shape[-1])
     hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, LoweredConv)]
     with torch.no_grad():
         model(torch.zeros(1, *shape))
@@ -138,11 +139,95 @@ def test_compaction_residual_networks(name, structure):
 
 @pytest.mark.parametrize("structure", ["shape", "filter"])
 def test_compaction_caffenet(structure):
-    # grouped convs and cross-channel LRN: channels there are kept (not exact to remove);
-    # shape fibers and the fully connected neurons compact. Groups with unequal non-zero counts
-    # keep a few zero rows/columns, so the size is at least the report's (not equal).
-    _, small, report = _check("caffenet", structure)
-    assert report["weights left"].sum() <= _weights(small) < report["weights"].sum()
+    """CaffeNet's grouped conv2/4/5 compact group by group, to exactly the report's counts; the
+    channels behind the cross-channel LRNs (conv1, conv2) are kept, those of conv3 and conv4
+    (grouped consumers) are removed where dead."""
+    net, small, report = _check("caffenet", structure)
+    shape = NETS["caffenet"][1]
+    assert _weights(small) == report["weights left"].sum()
+    assert _lowered_flops(small, shape) == report["FLOP left"].sum()
+    if structure == "filter":
+        thin = compact(net, shape, columns=False)
+        convs = [m for m in thin.modules() if isinstance(m, (nn.Conv2d, GroupedConv)) and not _in_grouped(thin, m)]
+        assert [c.out_channels for c in convs[:2]] == [96, 256]                   # LRN after them: kept
+        assert convs[2].out_channels < 384 and convs[3].out_channels < 384       # conv3, grouped conv4
+        assert convs[3].in_channels == convs[2].out_channels
+
+
+def _in_grouped(model, m):
+    return any(m is c for g in model.modules() if isinstance(g, GroupedConv) for c in g.convs.modules())
+
+
+def _grouped_net(groups):
+    """Stem, two inverted-residual-style blocks (1x1 expand, grouped 3x3 or depthwise, 1x1
+    project, residual add) and a classifier: small enough for seconds, every kind of coupling."""
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            g = 2 * c if groups == "depthwise" else groups
+            self.body = nn.Sequential(nn.Conv2d(c, 2 * c, 1), nn.BatchNorm2d(2 * c), nn.ReLU(),
+                                      nn.Conv2d(2 * c, 2 * c, 3, padding=1, groups=g), nn.BatchNorm2d(2 * c),
+                                      nn.ReLU6(), nn.Conv2d(2 * c, c, 1), nn.BatchNorm2d(c))
+
+        def forward(self, x):
+            return torch.relu(x + self.body(x))
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), Block(16), Block(16),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+
+GROUPED = {"grouped4": (lambda: _grouped_net(4), (3, 16, 16)),
+           "depthwise": (lambda: _grouped_net("depthwise"), (3, 16, 16)),
+           "tv_mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(width_mult=0.5, num_classes=10), (3, 64, 64)),
+           "tv_mobilenet_v3_small": (lambda: torchvision.models.mobilenet_v3_small(num_classes=10), (3, 64, 64))}
+
+
+@pytest.mark.parametrize("name", list(GROUPED))
+@pytest.mark.parametrize("structure", ["filter", "channel", "shape"])
+def test_grouped_and_depthwise_compact_to_the_prediction(name, structure):
+    """Grouped and depthwise convs: the compacted network computes the same and holds exactly
+    the weights and FLOPs the sparsity report predicts (no group padded to the largest)."""
+    torch.manual_seed(0)
+    make, shape = GROUPED[name]
+    net = _mask(_prepare_bn(make().eval()), structure)
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = net(x)
+    propagate_zeros(net, shape)
+    report = sparsity_report(net, shape)
+    small = compact(net, shape)
+    with torch.no_grad():
+        assert (net(x) - expected).abs().max().item() <= 1e-5
+        assert (small(x) - expected).abs().max().item() <= 1e-5 * max(1.0, expected.abs().max().item())
+    assert _weights(small) == report["weights left"].sum() < report["weights"].sum()
+    assert _lowered_flops(small, shape) == report["FLOP left"].sum()
+    if structure == "filter" and name in ("grouped4", "depthwise"):   # channels really went
+        assert sum(m.out_channels for m in small.modules() if isinstance(m, (nn.Conv2d, GroupedConv))
+                   and not _in_grouped(small, m)) < sum(m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d))
+
+
+def test_grouped_conv_with_emptied_groups():
+    """A GroupedConv whose groups hold different channel counts, one group with no output and
+    one with no input left, computes what the grouped conv computed on the kept channels."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 12, 3, padding=1, groups=4)
+    with torch.no_grad():
+        conv.weight[3:6] = 0                # group 1 computes only its bias ...
+        conv.bias[3:6] = torch.tensor([0.5, -1.0, 2.0])
+        conv.weight[6:9] = 0                # ... group 2 outputs zeros
+        conv.bias[6:9] = 0
+    x = torch.randn(2, 8, 7, 7)
+    x[:, 2:4] = 0                           # group 1's inputs: removable
+    expected = conv(x)
+    grouped = GroupedConv.split(conv)
+    g1, g2 = grouped.convs[1], grouped.convs[2]
+    g1.weight, g1.in_channels = nn.Parameter(g1.weight[:, :0]), 0
+    g2.weight, g2.out_channels, g2.bias = nn.Parameter(g2.weight[:0]), 0, nn.Parameter(g2.bias[:0])
+    keep_in = [0, 1, 4, 5, 6, 7]
+    keep_out = [i for i in range(12) if i not in (6, 7, 8)]
+    with torch.no_grad():
+        assert torch.allclose(grouped(x[:, keep_in]), expected[:, keep_out], atol=1e-6)
+    assert grouped.merged() is grouped      # unequal groups stay a GroupedConv
+    assert isinstance(GroupedConv.split(conv).merged(), nn.Conv2d)
 
 
 @pytest.mark.parametrize("name", ["resnet20", "tv_resnet18"])
@@ -201,7 +286,8 @@ def test_lowered_conv_matches_conv():
         x = torch.randn(2, 4, 9, 9)
         low = LoweredConv(conv)
         assert torch.allclose(low(x), conv(x), atol=1e-5)
-        assert low.weight.numel() < conv.weight.numel()
+        rows, cols = lowering.live(conv.weight, groups)
+        assert low.num_weights == int((rows.sum(1) * cols.sum(1)).sum()) < conv.weight.numel()
 
 
 def test_depth_groups_are_the_in_block_convs():
