@@ -5,6 +5,7 @@
     python -m sslkit.bench step --models NAME [NAME ...]                 # SSL step vs plain step
     python -m sslkit.bench train --models convnet resnet20               # trainer vs a minimal loop
     python -m sslkit.bench compact --models densenet121                  # compaction wall time (64x64)
+    python -m sslkit.bench network --model lenet --weights trained.pt    # forward latency dense vs compacted
 
 ``layers`` prints, per layer, the time of each method, its speedup over dense, the ideal
 speedup (FLOP ratio) and the efficiency measured/ideal, and writes them as CSV.
@@ -34,14 +35,38 @@ SHOW = ["table4 row", "method", "layer", "threads", "element sparsity %", "ideal
         "speedup gemm: 2:4", "time gemm: dense", "spread gemm: dense", "spread gemm: csr", "spread gemm: compact"]
 
 
+def _load(name: str, weights: str | None) -> torch.nn.Module:
+    """Network ``name`` with the weights of ``weights`` (a plain state dict, or a stage or
+    checkpoint file holding one under ``model``), in eval mode."""
+    net = models.get(name).build()
+    if weights:
+        state = torch.load(weights, map_location="cpu", weights_only=False)
+        net.load_state_dict(state.get("model", state) if isinstance(state, dict) else state.state_dict())
+    return net.eval()
+
+
+def network_cmd(args) -> pd.DataFrame:
+    net = _load(args.model, args.weights)
+    shape = models.get(args.model).input_shape
+    if not args.weights:           # a stand-in for trained weights: zero a fraction of the filters
+        gen = torch.Generator().manual_seed(args.seed)
+        layers = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+        with torch.no_grad():
+            for m in layers[:-1]:          # not the classifier's outputs
+                dead = torch.rand(m.weight.shape[0], generator=gen) < args.zero
+                m.weight[dead] = 0
+                if m.bias is not None:
+                    m.bias[dead] = 0
+    from .compact import propagate_zeros
+    propagate_zeros(net, shape)
+    return timing.network_latency(net, shape, batches=tuple(args.batches), threads=tuple(args.threads),
+                                  min_run_time=args.min_run_time, device=args.device).assign(model=args.model)
+
+
 def layers_cmd(args) -> pd.DataFrame:
     if args.model:
         network = models.get(args.model)
-        net = network.build()
-        if args.weights:
-            state = torch.load(args.weights, map_location="cpu", weights_only=False)
-            net.load_state_dict(state.get("model", state) if isinstance(state, dict) else state.state_dict())
-        net = net.to(args.device)
+        net = _load(args.model, args.weights).to(args.device)
         lines = []
         for t in args.threads:
             for layer in timing.conv_layers(net, network.input_shape):
@@ -215,6 +240,17 @@ def main(argv=None) -> int:
     cp.add_argument("--zero", type=float, default=0.3, help="fraction of each conv's filters zeroed")
     cp.add_argument("--repeats", type=int, default=3)
     cp.add_argument("--out", default=None)
+    nw = sub.add_parser("network", help="forward latency of a network dense vs compacted, with the FLOP ratio")
+    nw.add_argument("--model", required=True, choices=sorted(models.NETWORKS))
+    nw.add_argument("--weights", default=None, help="trained weights (state dict, stage or checkpoint file); "
+                                                    "without: random filters zeroed (--zero)")
+    nw.add_argument("--zero", type=float, default=0.5, help="without --weights: fraction of filters zeroed")
+    nw.add_argument("--batches", type=int, nargs="+", default=[1, 64])
+    nw.add_argument("--threads", type=int, nargs="+", default=sorted({1, os.cpu_count() or 1}))
+    nw.add_argument("--device", default="cpu")
+    nw.add_argument("--min-run-time", type=float, default=0.5)
+    nw.add_argument("--seed", type=int, default=0)
+    nw.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     try:
         check_device(getattr(args, "device", None))
@@ -227,6 +263,9 @@ def main(argv=None) -> int:
             print(f"note: more threads than the {os.cpu_count()} cores here", file=sys.stderr)
         df = layers_cmd(args)
         cols = [c for c in SHOW if c in df.columns] + (["model"] if "model" in df.columns else [])
+    elif args.cmd == "network":
+        df = network_cmd(args)
+        cols = list(df.columns)
     elif args.cmd == "compact":
         df = pd.DataFrame([compact_time(m, size=args.size, zero=args.zero, repeats=args.repeats) for m in args.models])
         cols = list(df.columns)

@@ -270,3 +270,63 @@ def compact_speedups(model: nn.Module, input_shape: tuple[int, ...], *, min_run_
                           methods=["gemm: dense", "gemm: compact"])
         out[layer.name] = speedups(line).get("speedup gemm: compact", float("inf"))
     return out
+
+
+# ---------------------------------------------------------------------------- whole networks
+def network_latency(model: nn.Module, input_shape: tuple[int, ...], *, batches: tuple[int, ...] = (1, 64),
+                    threads: tuple[int, ...] = (1,), min_run_time: float = 0.2, device: str = "cpu",
+                    seed: int = 0) -> "pd.DataFrame":
+    """Forward latency of a sparse network (``model``: dense layers holding its zeros) against
+    what compaction makes of it, each on the device's own kernels, timed interleaved:
+
+    - ``dense``: ``model`` as it is (native conv through oneDNN / cuDNN, dense GEMM);
+    - ``compact (native)``: dead channels, neurons and blocks removed, every layer still a
+      native conv or linear layer (``compact(..., columns=False)``);
+    - ``compact (lowered)``: also the zero shape fibers and rows skipped through the
+      lowered-GEMM :class:`~sslkit.compact.LoweredConv` (``compact(...)``), which shape
+      sparsity needs.
+
+    Args:
+        model: the network (not changed; copied to ``device`` in eval mode).
+        input_shape: one sample's shape.
+        batches, threads: the batch sizes and intra-op thread counts to time.
+        min_run_time: seconds each variant is timed per (batch, threads).
+    Returns:
+        One row per (batch, threads): each variant's median ms and spread (IQR %), the best
+        compact variant, its speedup over dense, the FLOP ratio (dense FLOPs / FLOPs left, the
+        ideal speedup) and the efficiency (speedup / FLOP ratio).
+    """
+    import copy
+
+    import pandas as pd
+
+    from .compact import compact
+    from .report import sparsity_report
+
+    dense = copy.deepcopy(model).to(device).eval()
+    report = sparsity_report(dense, input_shape)
+    variants = {"dense": dense, "compact (native)": compact(dense, input_shape, columns=False),
+                "compact (lowered)": compact(dense, input_shape)}
+    flop_ratio = float(report["FLOP"].sum() / max(report["FLOP left"].sum(), 1))
+
+    def forward(net):
+        def fn(x):
+            with torch.inference_mode():
+                return net(x)
+        return fn
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for b in batches:
+        x = torch.randn(b, *input_shape, generator=gen).to(device)
+        for t in threads:
+            timed = time_interleaved({k: forward(m) for k, m in variants.items()}, x, threads=t,
+                                     min_run_time=min_run_time)
+            best = min((k for k in timed if k != "dense"), key=lambda k: timed[k]["median"])
+            speedup = timed["dense"]["median"] / timed[best]["median"]
+            row = {"batch": b, "threads": t}
+            for k, v in timed.items():
+                row[f"{k} ms"] = 1e3 * v["median"]
+                row[f"spread {k} %"] = 100 * v["iqr"] / v["median"] if v["median"] else float("nan")
+            rows.append({**row, "best compact": best, "speedup": speedup, "FLOP ratio": flop_ratio,
+                         "efficiency": speedup / flop_ratio})
+    return pd.DataFrame(rows)

@@ -85,3 +85,26 @@ def test_specs_from_a_model():
     specs = timing.conv_layers(models.build("lenet"), (1, 28, 28))
     assert [(s.name, s.rows, s.cols, s.positions) for s in specs] == [("conv1", 20, 25, 576), ("conv2", 50, 500, 64)]
     assert specs[1].module.weight.shape == (50, 20, 5, 5)
+
+
+def test_network_latency_table():
+    """Dense vs compacted forward timing of a network: one row per (batch, threads), every
+    variant timed with its spread, and the ideal speedup is the report's FLOP ratio."""
+    from sslkit.compact import propagate_zeros
+    from sslkit.report import sparsity_report
+
+    torch.manual_seed(0)
+    net = models.build("lenet").eval()
+    with torch.no_grad():
+        net.conv1.weight[:10] = 0
+        net.conv1.bias[:10] = 0
+        net.conv2.weight[:, :, 0, :] = 0          # shape sparsity: needs the lowered conv
+    propagate_zeros(net, (1, 28, 28))
+    report = sparsity_report(net, (1, 28, 28))
+    df = timing.network_latency(net, (1, 28, 28), batches=(1, 3), threads=(1,), min_run_time=0.001)
+    assert list(zip(df["batch"], df["threads"])) == [(1, 1), (3, 1)]
+    for variant in ("dense", "compact (native)", "compact (lowered)"):
+        assert (df[f"{variant} ms"] > 0).all() and (df[f"spread {variant} %"] >= 0).all()
+    assert df["FLOP ratio"].iloc[0] == pytest.approx(report["FLOP"].sum() / report["FLOP left"].sum())
+    assert df["efficiency"].tolist() == pytest.approx((df["speedup"] / df["FLOP ratio"]).tolist())
+    assert set(df["best compact"]) <= {"compact (native)", "compact (lowered)"}

@@ -11,10 +11,11 @@ import time
 import pandas as pd
 import torch.nn as nn
 
-from .. import paper, pipeline
+from .. import paper, pipeline, profiles
 from ..compact import branch_convs, depth, shortcut_layers
 from ..lowering import trace
 from ..results import ExperimentResult, provenance
+from .ssl import end_to_end
 
 
 def _convs_per_map(model: nn.Module, input_shape: tuple[int, ...], skip: set[str]) -> dict[str, int]:
@@ -31,7 +32,7 @@ def _convs_per_map(model: nn.Module, input_shape: tuple[int, ...], skip: set[str
 def run(model: str, strengths: list, *, references: list | None = None, profile: str = "quick", seed: int = 0,
         data_root: str | None = None, device: str | None = None, baseline_iters: int | None = None,
         ssl_iters: int | None = None, finetune_iters: int | None = None, mode: str = "subgradient",
-        force: bool = False, progress: bool = True) -> ExperimentResult:
+        speed: bool = True, force: bool = False, progress: bool = True) -> ExperimentResult:
     """Depth-wise SSL of ``model`` at each strength in ``strengths``, beside the baselines.
 
     Args:
@@ -45,10 +46,11 @@ def run(model: str, strengths: list, *, references: list | None = None, profile:
         baseline_iters, ssl_iters, finetune_iters: override ``model``'s profile sizes.
         mode: ``subgradient`` (the authors' update: a layer reaches exact zero only after many
             iterations) or ``proximal`` (exact zeros within a short run).
+        speed: time each fine-tuned network's forward pass dense vs compacted (``latency``).
     Returns:
         Tables ``points`` (one line per strength: layers, errors, conv layers per map size),
-        ``baselines`` (each network's layers and error, the paper's beside) and figure
-        ``figure6_depth``.
+        ``baselines`` (each network's layers and error, the paper's beside), with ``speed``
+        ``latency`` (see :func:`sslkit.experiments.ssl.end_to_end`), and figure ``figure6_depth``.
     """
     if not strengths:
         raise ValueError("strengths must hold at least one group-Lasso strength, e.g. [0.007]")
@@ -62,7 +64,7 @@ def run(model: str, strengths: list, *, references: list | None = None, profile:
     for ref in references or []:
         ref_context = pipeline.setup(ref, profile, **options)
         baselines.append(_baseline_row(ref_context, pipeline.baseline(ref_context)))
-    points, in_blocks = [], branch_convs(base[0])
+    points, latency, in_blocks = [], [], branch_convs(base[0])
     for strength in strengths:
         spec = {name: {"depth": strength} for name in in_blocks}
         one = pipeline.ssl(context, pipeline.Regularization(spec, mode=mode), base)
@@ -76,12 +78,17 @@ def run(model: str, strengths: list, *, references: list | None = None, profile:
                        **{f"conv layers {k}": v for k, v in _convs_per_map(one.model, context.network.input_shape,
                                                                             shortcuts).items()},
                        "wall s": round(one.wall_s, 1), "trained on": one.trained_on})
+        if speed:
+            latency.append(end_to_end(f"strength {strength}", one.model, context.network.input_shape, context.device,
+                                      profiles.timing(profile)))
     meta = provenance(profile=profile, device=context.device, data=context.data.description,
                       wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(), model=model,
                       references=references or [], strengths=list(strengths), mode=mode,
                       sizes=vars(context.sizes))
-    return ExperimentResult(f"figure6_{model}", {"points": pd.DataFrame(points), "baselines": pd.DataFrame(baselines)},
-                            meta, figures=("figure6_depth",))
+    tables = {"points": pd.DataFrame(points), "baselines": pd.DataFrame(baselines)}
+    if latency:
+        tables["latency"] = pd.concat(latency, ignore_index=True)
+    return ExperimentResult(f"figure6_{model}", tables, meta, figures=("figure6_depth",))
 
 
 def _baseline_row(context: pipeline.Context, trained: tuple[nn.Module, object]) -> dict:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 
 import pandas as pd
+import torch
 
 from .. import paper, pipeline, profiles, timing
 from ..report import sparsity_report
-from ..results import ExperimentResult, provenance
+from ..results import ExperimentResult, device_name, provenance
 
 SPEEDUP = "speedup (1 thread)"  # the report column of measured compact-GEMM speedups
 
@@ -50,6 +51,18 @@ def comparison(table: paper.PaperTable, baseline: tuple[float, pd.DataFrame],
     return pd.DataFrame(out)
 
 
+def end_to_end(label: str, model, shape: tuple[int, ...], device, budget: profiles.Timing) -> pd.DataFrame:
+    """Forward latency of ``model`` dense vs compacted (:func:`sslkit.timing.network_latency`) at
+    batch 1 and 64: on the CPU at the profile's thread counts, and on ``device`` too when it is a GPU."""
+    parts = [timing.network_latency(model, shape, threads=budget.threads, min_run_time=budget.min_run_time)
+             .assign(device=device_name("cpu"))]
+    if torch.device(device).type == "cuda":
+        parts.append(timing.network_latency(model, shape, min_run_time=budget.min_run_time, device=str(device))
+                     .assign(device=device_name(str(device))))
+    out = pd.concat(parts, ignore_index=True)
+    return out[["device"] + [c for c in out.columns if c != "device"]].assign(row=label)
+
+
 def run(model: str | None = None, runs: dict | None = None, *, table: str | None = None,
         profile: str = "quick", seed: int = 0, data_root: str | None = None, device: str | None = None,
         baseline_iters: int | None = None, ssl_iters: int | None = None, finetune_iters: int | None = None,
@@ -67,11 +80,13 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
         baseline_iters, ssl_iters, finetune_iters: override the profile's schedule sizes.
         weighted, mode, threshold: see :class:`sslkit.pipeline.Regularization` (a shortened
             profile multiplies the strengths by its ``strength``, recorded in ``runs``).
-        speed: measure each conv layer's compact-GEMM speedup on this CPU (1 thread).
+        speed: measure each conv layer's compact-GEMM speedup on this CPU (1 thread) and the
+            end-to-end forward latency of each fine-tuned network dense vs compacted.
         figures: registered figures to draw (default: the table's, e.g. Figure 3 for Table 1).
     Returns:
         Tables ``comparison`` (paper beside ours; only with a table), ``runs`` (one line per
-        run: errors, sizes, wall time) and ``layers`` (per-layer sparsity report of every run);
+        run: errors, sizes, wall time), ``latency`` (with ``speed``: dense vs compacted forward
+        latency, FLOP ratio and efficiency per run, batch and thread count) and ``layers`` (per-layer sparsity report of every run);
         ``objects['models']`` holds the baseline and each run's fine-tuned network.
     """
     if not runs:
@@ -85,12 +100,14 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
                              progress=progress, baseline=baseline_iters, ssl=ssl_iters, finetune=finetune_iters)
     shape = context.network.input_shape
     base = pipeline.baseline(context)
-    results = {}
+    results, latency = {}, []
+    budget = profiles.timing(profile)
     for label, spec in runs.items():
         results[label] = one = pipeline.ssl(context, pipeline.Regularization(spec, weighted, mode, threshold), base)
         if speed:
-            measured = timing.compact_speedups(one.model, shape, min_run_time=profiles.timing(profile).min_run_time)
+            measured = timing.compact_speedups(one.model, shape, min_run_time=budget.min_run_time)
             one.report[SPEEDUP] = one.report["layer"].map(measured)
+            latency.append(end_to_end(label, one.model, shape, context.device, budget))
     runs_table = pd.DataFrame([{
         "row": label, "baseline error %": round(100 * r.baseline_error, 2), "ssl error %": round(100 * r.ssl_error, 2),
         "fine-tuned error %": round(100 * r.error, 2), "compacted error %": round(100 * r.compact_error, 2),
@@ -104,6 +121,8 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
         tables["comparison"] = comparison(paper_table, (100 * base[1].test_error, base_report),
                                           {k: (100 * r.error, r.report) for k, r in results.items()})
     tables["runs"] = runs_table
+    if latency:
+        tables["latency"] = pd.concat(latency, ignore_index=True)
     tables["layers"] = pd.concat([r.report.assign(row=k) for k, r in results.items()], ignore_index=True)
     meta = provenance(profile=profile, device=context.device, data=context.data.description,
                       wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(), model=model,
