@@ -47,8 +47,7 @@ reproduce: $(STAMP) ## run every notebook (PROFILE=..., NB=glob, PARAMS=...) int
 	@mkdir -p $(BUILD)
 	@set -e; for nb in notebooks/$(NB).ipynb; do \
 	  echo ">> $$nb (profile $(PROFILE))"; \
-	  $(VENV)/bin/papermill --cwd notebooks -k $(KERNEL) -p profile $(PROFILE) $(PARAMS) \
-	    "$$nb" "$(BUILD)/$$(basename $$nb)"; \
+	  $(PY) -m sslkit.execute -k $(KERNEL) -p profile $(PROFILE) $(PARAMS) "$$nb" $(BUILD); \
 	done
 	@$(MAKE) --no-print-directory report PROFILE=$(PROFILE)
 

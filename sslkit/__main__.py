@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import experiments, headless, params, profiles, reproduction, settings
 from .data import DataNotFoundError
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "report":
         folder = args.figures or settings.results_dir("quick")
+        if not Path(folder).is_dir():
+            print(f"error: no results folder {folder}: run the notebooks first (make reproduce) or name "
+                  "the folder with --figures", file=sys.stderr)
+            return 2
         path, counts = reproduction.write(folder)
         print(f"{path}: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("reproduced", "deviates", "not run")))
         return 0

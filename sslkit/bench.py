@@ -28,7 +28,7 @@ from .experiments import speed
 from .regularizers import GroupLasso
 from .data import TensorData
 from .results import device_name
-from .train import check_device, train
+from .train import check_device, default_device, train
 
 SHOW = ["table4 row", "method", "layer", "threads", "element sparsity %", "ideal speedup", "speedup gemm: csr",
         "speedup gemm: compact", "efficiency", "speedup layer: im2col+compact", "speedup layer: conv thinned",
@@ -40,8 +40,18 @@ def _load(name: str, weights: str | None) -> torch.nn.Module:
     checkpoint file holding one under ``model``), in eval mode."""
     net = models.get(name).build()
     if weights:
-        state = torch.load(weights, map_location="cpu", weights_only=False)
-        net.load_state_dict(state.get("model", state) if isinstance(state, dict) else state.state_dict())
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=False)
+        except FileNotFoundError:
+            raise ValueError(f"no such weights file: {weights}") from None
+        except Exception as exc:  # truncated, not a torch file ...
+            raise ValueError(f"cannot read the weights {weights} ({type(exc).__name__}: {exc}); give a state "
+                             "dict, or a stage or checkpoint file holding one under 'model'") from None
+        try:
+            net.load_state_dict(state.get("model", state) if isinstance(state, dict) else state.state_dict())
+        except (RuntimeError, KeyError, AttributeError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"the weights in {weights} are not {name}'s: {first}") from None
     return net.eval()
 
 
@@ -80,7 +90,7 @@ def layers_cmd(args) -> pd.DataFrame:
 def step_times(name: str, *, lam: float = 1e-3, batch: int | None = None, min_run_time: float = 2.0) -> dict:
     """Median time of a plain training step and of an SSL step (filter + channel group Lasso
     on every conv, plus the post-step zeroing) on ``name``, same batch, CPU or CUDA."""
-    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = str(default_device())
     torch.manual_seed(0)
     network = models.get(name)
     net = network.build().to(dev)
@@ -120,7 +130,7 @@ def train_throughput(name: str, *, iters: int = 30, repeats: int = 3, device: st
         The median images/s of each, their min and max, and the ratio trainer / loop.
     """
     network = models.get(name)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = torch.device(device) if device else default_device()
     solver = network.solvers["baseline"]
     bs, n = solver.batch_size, solver.batch_size * 8
     g = torch.Generator().manual_seed(0)
@@ -209,6 +219,25 @@ def compact_time(name: str, *, size: int = 64, zero: float = 0.3, repeats: int =
             "median s": statistics.median(times), "min s": min(times), "max s": max(times), "max abs diff": diff}
 
 
+def _command(args) -> tuple[pd.DataFrame, list[str]]:
+    """Run the subcommand ``args.cmd``: its table and the columns to print."""
+    if args.cmd == "layers":
+        if max(args.threads) > (os.cpu_count() or 1):
+            print(f"note: more threads than the {os.cpu_count()} cores here", file=sys.stderr)
+        df = layers_cmd(args)
+        return df, [c for c in SHOW if c in df.columns] + (["model"] if "model" in df.columns else [])
+    if args.cmd == "network":
+        df = network_cmd(args)
+    elif args.cmd == "compact":
+        df = pd.DataFrame([compact_time(m, size=args.size, zero=args.zero, repeats=args.repeats) for m in args.models])
+    elif args.cmd == "step":
+        df = pd.DataFrame([step_times(m, min_run_time=args.min_run_time) for m in args.models])
+    else:
+        df = pd.DataFrame([train_throughput(m, iters=args.iters, repeats=args.repeats, device=args.device)
+                           for m in args.models])
+    return df, list(df.columns)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sslkit.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -220,7 +249,7 @@ def main(argv=None) -> int:
                      help="time a network's conv layers instead")
     lay.add_argument("--weights", default=None, help="with --model: a checkpoint/stage file with 'model' weights")
     lay.add_argument("--threads", type=int, nargs="+", default=[1])
-    lay.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    lay.add_argument("--device", default=str(default_device()))
     lay.add_argument("--min-run-time", type=float, default=0.2)
     lay.add_argument("--seed", type=int, default=0)
     lay.add_argument("--out", default=None, help="CSV file to write")
@@ -257,25 +286,12 @@ def main(argv=None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"device: {device_name(getattr(args, 'device', None) or ('cuda' if torch.cuda.is_available() else 'cpu'))}; torch {torch.__version__}; cores {os.cpu_count()}")
-    if args.cmd == "layers":
-        if max(args.threads) > (os.cpu_count() or 1):
-            print(f"note: more threads than the {os.cpu_count()} cores here", file=sys.stderr)
-        df = layers_cmd(args)
-        cols = [c for c in SHOW if c in df.columns] + (["model"] if "model" in df.columns else [])
-    elif args.cmd == "network":
-        df = network_cmd(args)
-        cols = list(df.columns)
-    elif args.cmd == "compact":
-        df = pd.DataFrame([compact_time(m, size=args.size, zero=args.zero, repeats=args.repeats) for m in args.models])
-        cols = list(df.columns)
-    elif args.cmd == "step":
-        df = pd.DataFrame([step_times(m, min_run_time=args.min_run_time) for m in args.models])
-        cols = list(df.columns)
-    else:
-        df = pd.DataFrame([train_throughput(m, iters=args.iters, repeats=args.repeats, device=args.device)
-                           for m in args.models])
-        cols = list(df.columns)
+    print(f"device: {device_name(getattr(args, 'device', None) or default_device())}; torch {torch.__version__}; cores {os.cpu_count()}")
+    try:
+        df, cols = _command(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 3):
         print(df[cols].to_string(index=False))
     if args.out:

@@ -67,12 +67,11 @@ class Splits(NamedTuple):
 
 
 def _not_found(name: str, tried: list[Path], hint: str) -> DataNotFoundError:
-    places = "\n".join(f"  - {p}" for p in tried)
+    places = ", ".join(str(p) for p in tried)
     return DataNotFoundError(
-        f"{name} not found. Looked in:\n{places}\n"
-        f"Provide it by passing data_root=... (notebooks: the `data_root` parameter; "
-        f"make: DATA=...), or by setting {settings.DATA_ENV}=<folder>, where the folder holds {hint}. "
-        f"When online, the download goes to the data root."
+        f"{name} not found in {places}: pass data_root=... (notebooks: the `data_root` parameter; "
+        f"make: DATA=...) or set {settings.DATA_ENV}=<folder>, the folder holding {hint}; "
+        f"when online it is downloaded into the data root"
     )
 
 

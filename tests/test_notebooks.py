@@ -39,6 +39,24 @@ def test_unknown_parameter_stops_with_clear_message(tmp_path):
                             kernel_name="python3", cwd=str(nb.parent), progress_bar=False)
 
 
+def test_failed_run_keeps_the_last_good_executed_notebook(tmp_path, capsys):
+    """sslkit.execute (what make reproduce runs): a failing notebook leaves the earlier executed
+    copy byte for byte, keeps the failed one beside it, and its last line is the clear error."""
+    from sslkit.execute import main
+
+    nb = next(p for p in NOTEBOOKS if p.stem == "baselines")
+    good = tmp_path / nb.name
+    good.write_text("the last good run")
+    rc = main([str(nb), str(tmp_path), "-k", "python3", "--no-progress", "-p", "profile", "smoke",
+               "-p", "seed", "1.5"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and good.read_text() == "the last good run"
+    assert (tmp_path / "baselines.failed.ipynb").exists()
+    assert err[-1] == "error: baselines.ipynb: ValueError: parameter 'seed' should be int, got 1.5"
+    assert not any("Traceback" in line for line in err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["baselines.failed.ipynb", "baselines.ipynb"]  # no temp left
+
+
 def test_notebooks_are_committed_without_outputs():
     import nbformat
     for nb in NOTEBOOKS:
