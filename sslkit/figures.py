@@ -184,3 +184,28 @@ def depth_points(result: ExperimentResult):
     right.legend(fontsize=7, title="output map", title_fontsize=7)
     fig.tight_layout()
     return fig
+
+
+@register("figure7b_pca")
+def pca_curves(result: ExperimentResult):
+    """Figure 7(b): reconstruction error of each conv layer's weight against the % of principal
+    components kept, one panel per network, baseline dashed and SSL solid (a colour per layer)."""
+    import matplotlib.pyplot as plt
+
+    curves = result.tables["curves"]
+    networks = list(dict.fromkeys(curves["network"])) or ["(no trained weights found)"]
+    fig, axes = plt.subplots(1, len(networks), figsize=(4.2 * len(networks), 3.6), squeeze=False)
+    for ax, network in zip(axes[0], networks):
+        part = curves[curves["network"] == network]
+        for i, layer in enumerate(dict.fromkeys(part["layer"])):
+            for run, style in (("baseline", "--"), (None, "-")):
+                sel = part[(part["layer"] == layer) & ((part["run"] == "baseline") == (run == "baseline"))]
+                label = f"{layer} ({'baseline' if run else sel['run'].iloc[0]})" if len(sel) else None
+                ax.plot(sel["% components"], sel["% error"], style, color=f"C{i}", label=label)
+        ax.set(xlabel="% principal components kept", ylabel="% reconstruction error", title=network,
+               xlim=(0, 100), ylim=(0, 100))
+        if len(part):
+            ax.legend(fontsize=7)
+    fig.suptitle(f"PCA of conv filters: baseline dashed, SSL solid ({result.meta['profile']})", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -209,6 +209,26 @@ class SSLRun:
         return sum(p.numel() for p in self.compact.parameters())
 
 
+def ssl_dir(context: Context, regularization: Regularization) -> Path:
+    """The cache folder of one SSL run (its SSL and fine-tuning stages)."""
+    network, sizes = context.network, context.sizes
+    key = dict(model=network.name, spec=regularization.spec, sizes=vars(sizes), seed=context.seed,
+               data=context.data.identity, weighted=regularization.weighted,
+               mode=regularization.mode, threshold=regularization.threshold,
+               solvers=(network.schedule("ssl", sizes.ssl), network.schedule("finetune", sizes.finetune)),
+               baseline=baseline_dir(context).name)
+    return run_dir("ssl", key)
+
+
+def is_trained(context: Context, regularization: Regularization | None = None) -> bool:
+    """Whether a run root already holds the baseline (and, given ``regularization``, that SSL
+    run's fine-tuned stage), so that :func:`baseline` / :func:`ssl` would only load it."""
+    folders = [(baseline_dir(context), "baseline.pt")]
+    if regularization is not None:
+        folders.append((ssl_dir(context, regularization), "finetune.pt"))
+    return all(_find(folder, name) is not None for folder, name in folders)
+
+
 def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module, Result]) -> SSLRun:
     """SSL from the baseline ``base`` (the pair :func:`baseline` returns), removal of what the
     zero groups make useless, fine-tuning with the zeros frozen, report and compaction. The
@@ -216,11 +236,7 @@ def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module,
     network, sizes, dev = context.network, context.sizes, context.device
     base_net, base_res = base
     ssl_schedule, finetune_schedule = network.schedule("ssl", sizes.ssl), network.schedule("finetune", sizes.finetune)
-    key = dict(model=network.name, spec=regularization.spec, sizes=vars(sizes), seed=context.seed,
-               data=context.data.identity, weighted=regularization.weighted,
-               mode=regularization.mode, threshold=regularization.threshold,
-               solvers=(ssl_schedule, finetune_schedule), baseline=baseline_dir(context).name)
-    folder = run_dir("ssl", key)
+    folder = ssl_dir(context, regularization)
     net = network.build().to(dev)
     net.load_state_dict(base_net.state_dict())
     spec = scale_spec(regularization.spec, sizes.strength)   # a shortened profile's stronger regularization

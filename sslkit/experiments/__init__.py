@@ -26,6 +26,7 @@ EXPERIMENTS = {
     "ssl": "sslkit.experiments.ssl",
     "speed": "sslkit.experiments.speed",
     "depth": "sslkit.experiments.depth",
+    "pca": "sslkit.experiments.pca",
 }
 
 
