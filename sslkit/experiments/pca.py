@@ -41,7 +41,7 @@ def run(networks: dict, *, train: list | None = None, errors: list | None = None
     errors = list(errors or [5.0, 10.0])
     train = list(train or [])
     t0 = time.perf_counter()
-    curves, missing, trained_on, data = [], [], {}, {}
+    curves, missing, trained_on, data, schedules = [], [], {}, {}, {}
     for name, runs in networks.items():
         if len(runs) != 1:
             raise ValueError(f"networks[{name!r}] must hold one SSL run ({{label: spec}}), got {len(runs)}")
@@ -58,13 +58,14 @@ def run(networks: dict, *, train: list | None = None, errors: list | None = None
         shape = context.network.input_shape
         curves += [network_curves(base[0], shape).assign(network=name, run="baseline"),
                    network_curves(one.model, shape).assign(network=name, run=label)]
-        trained_on[name], data[name] = one.trained_on, context.data.description
+        trained_on[name], data[name], schedules[name] = one.trained_on, context.data.description, \
+            context.schedule_note()
     curves = (pd.concat(curves, ignore_index=True) if curves else
               pd.DataFrame(columns=["network", "run", "layer", "components", "% components", "% error"]))
     curves = curves[["network", "run", "layer", "components", "% components", "% error"]]
     data_text = "; ".join(f"{k}: {v}" for k, v in data.items()) or "none (no trained weights found)"
     meta = provenance(profile=profile, device=device or default_device(), data=data_text, wall_s=time.perf_counter() - t0,
-                      seed=seed, networks=networks, trained_on=trained_on, claim=CLAIM)
+                      seed=seed, networks=networks, trained_on=trained_on, schedule=schedules, claim=CLAIM)
     tables = {"curves": curves, "components": components_table(curves, errors),
               "missing": pd.DataFrame(missing, columns=["network", "run", "why"])}
     return ExperimentResult("figure7b_pca", tables, meta, figures=("figure7b_pca",))
