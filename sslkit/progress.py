@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import functools
 import sys
 
 from tqdm import tqdm
@@ -22,6 +23,7 @@ def _in_kernel() -> bool:
     return type(shell).__name__ == "ZMQInteractiveShell"
 
 
+@functools.cache
 def _widget_bar_class():
     """tqdm's notebook bar, displayed through a display handle that :meth:`close` replaces
     with the final text line (None when ipywidgets is missing)."""
