@@ -55,18 +55,23 @@ def _load(name: str, weights: str | None) -> torch.nn.Module:
     return net.eval()
 
 
+@torch.no_grad()
+def _zero_random_filters(layers: list, fraction: float, gen: torch.Generator, *, bias: bool) -> None:
+    """Zero a random ``fraction`` of each layer's filters (output rows), drawn from ``gen``, with
+    their bias when ``bias``: stand-in sparsity for a benchmark without trained weights."""
+    for m in layers:
+        dead = torch.rand(m.weight.shape[0], generator=gen) < fraction
+        m.weight[dead] = 0
+        if bias and m.bias is not None:
+            m.bias[dead] = 0
+
+
 def network_cmd(args) -> pd.DataFrame:
     net = _load(args.model, args.weights)
     shape = models.get(args.model).input_shape
     if not args.weights:           # a stand-in for trained weights: zero a fraction of the filters
-        gen = torch.Generator().manual_seed(args.seed)
         layers = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
-        with torch.no_grad():
-            for m in layers[:-1]:          # not the classifier's outputs
-                dead = torch.rand(m.weight.shape[0], generator=gen) < args.zero
-                m.weight[dead] = 0
-                if m.bias is not None:
-                    m.bias[dead] = 0
+        _zero_random_filters(layers[:-1], args.zero, torch.Generator().manual_seed(args.seed), bias=True)
     from .compact import propagate_zeros
     propagate_zeros(net, shape)
     return timing.network_latency(net, shape, batches=tuple(args.batches), threads=tuple(args.threads),
@@ -202,10 +207,7 @@ def compact_time(name: str, *, size: int = 64, zero: float = 0.3, repeats: int =
            torchvision.models.get_model(name, weights=None, num_classes=10)).eval()
     shape = models.get(name).input_shape if name in models.NETWORKS else (3, size, size)
     gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                m.weight[torch.rand(m.out_channels, generator=gen) < zero] = 0
+    _zero_random_filters([m for m in net.modules() if isinstance(m, torch.nn.Conv2d)], zero, gen, bias=False)
     times, small = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()

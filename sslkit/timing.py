@@ -18,8 +18,10 @@ median comes with its spread (interquartile range over the rounds).
 """
 from __future__ import annotations
 
+import copy
 import logging
 
+import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -275,7 +277,7 @@ def compact_speedups(model: nn.Module, input_shape: tuple[int, ...], *, min_run_
 # ---------------------------------------------------------------------------- whole networks
 def network_latency(model: nn.Module, input_shape: tuple[int, ...], *, batches: tuple[int, ...] = (1, 64),
                     threads: tuple[int, ...] = (1,), min_run_time: float = 0.2, device: str = "cpu",
-                    seed: int = 0) -> "pd.DataFrame":
+                    seed: int = 0) -> pd.DataFrame:
     """Forward latency of a sparse network (``model``: dense layers holding its zeros) against
     what compaction makes of it, each on the device's own kernels, timed interleaved:
 
@@ -296,10 +298,6 @@ def network_latency(model: nn.Module, input_shape: tuple[int, ...], *, batches: 
         compact variant, its speedup over dense, the FLOP ratio (dense FLOPs / FLOPs left, the
         ideal speedup) and the efficiency (speedup / FLOP ratio).
     """
-    import copy
-
-    import pandas as pd
-
     from .compact import compact
     from .report import sparsity_report
 

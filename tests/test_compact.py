@@ -87,15 +87,20 @@ def _weights(model):
                for m in model.modules() if isinstance(m, (*LAYER, LoweredConv)))
 
 
-def _check(name, structure):
-    net, shape = _prepare(name)
-    _mask(net, structure)
+def _propagate_and_compact(net, shape):
+    """The masked ``net``'s outputs on fixed inputs, then ``propagate_zeros`` (in place), its
+    report and ``compact``: returns (inputs, expected outputs, report, compacted network)."""
     x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = net(x)
     propagate_zeros(net, shape)
-    report = sparsity_report(net, shape)
-    small = compact(net, shape)
+    return x, expected, sparsity_report(net, shape), compact(net, shape)
+
+
+def _check(name, structure):
+    net, shape = _prepare(name)
+    _mask(net, structure)
+    x, expected, report, small = _propagate_and_compact(net, shape)
     with torch.no_grad():
         got = small(x)
         assert torch.allclose(net(x), expected, atol=1e-5)  # propagation changes nothing
@@ -189,12 +194,7 @@ def test_grouped_and_depthwise_compact_to_the_prediction(name, structure):
     torch.manual_seed(0)
     make, shape = GROUPED[name]
     net = _mask(_prepare_bn(make().eval()), structure)
-    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        expected = net(x)
-    propagate_zeros(net, shape)
-    report = sparsity_report(net, shape)
-    small = compact(net, shape)
+    x, expected, report, small = _propagate_and_compact(net, shape)
     with torch.no_grad():
         assert (net(x) - expected).abs().max().item() <= 1e-5
         assert (small(x) - expected).abs().max().item() <= 1e-5 * max(1.0, expected.abs().max().item())
