@@ -39,6 +39,13 @@ def draw(result: ExperimentResult) -> dict:
         return {name: FIGURES[name](result) for name in result.figures}
 
 
+def _finish(fig, title: str):
+    """``fig`` with its suptitle, laid out."""
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def _first(net: torch.nn.Module, kind: type) -> torch.nn.Module:
     return next(m for m in net.modules() if isinstance(m, kind))
 
@@ -206,6 +213,78 @@ def pca_curves(result: ExperimentResult):
                xlim=(0, 100), ylim=(0, 100))
         if len(part):
             ax.legend(fontsize=7)
-    fig.suptitle(f"PCA of conv filters: baseline dashed, SSL solid ({result.meta['profile']})", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, f"PCA of conv filters: baseline dashed, SSL solid ({result.meta['profile']})")
+
+
+@register("granularity")
+def granularity_curves(result: ExperimentResult):
+    """Mao et al.'s study: per network (columns), test error, compression ratio (the first
+    weight width) and memory references relative to the dense layers (SCNN's counting solid,
+    the row-wide variant dotted) against sparsity, one line per granularity; the baseline's
+    error dashed, the tolerance dotted."""
+    import matplotlib.pyplot as plt
+
+    curves = result.tables["curves"]
+    networks = list(dict.fromkeys(curves["network"]))
+    compression = next(c for c in curves.columns if c.startswith("compression"))
+    fig, axes = plt.subplots(3, len(networks), figsize=(4.2 * len(networks), 9), squeeze=False)
+    for j, network in enumerate(networks):
+        part = curves[curves["network"] == network]
+        dense = part[part["granularity"] == "dense"].iloc[0]
+        for i, g in enumerate(dict.fromkeys(part.loc[part["granularity"] != "dense", "granularity"])):
+            sel = pd.concat([dense.to_frame().T, part[part["granularity"] == g]])
+            sparsity = sel["sparsity %"].astype(float)
+            axes[0, j].plot(sparsity, sel["error %"].astype(float), marker="o", ms=3, color=f"C{i}", label=g)
+            axes[1, j].plot(sparsity, sel[compression].astype(float), marker="o", ms=3, color=f"C{i}", label=g)
+            for key, style in (("memory refs: total", "-"), ("memory refs (row-wide): total", ":")):
+                axes[2, j].plot(sparsity, 100 * sel[key].astype(float) / dense[key], style, marker="o", ms=3,
+                                color=f"C{i}", label=g if style == "-" else None)
+        axes[0, j].axhline(dense["error %"], color="k", ls="--", lw=1, label="baseline")
+        tolerance = result.meta["tolerance_pp"][network]
+        axes[0, j].axhline(dense["error %"] + tolerance, color="k", ls=":", lw=1, label=f"+{tolerance:g} pp")
+        axes[0, j].set(title=network, ylabel="test error %")
+        axes[1, j].set(ylabel=f"{compression} (with indices)")
+        axes[2, j].set(ylabel="memory refs, % of dense (SCNN solid, row-wide dotted)",
+                       xlabel="sparsity of the conv layers %")
+        for ax in axes[:, j]:
+            ax.legend(fontsize=7)
+    return _finish(fig, f"Pruning granularity (Mao et al. 2017), {result.meta['profile']} profile")
+
+
+@register("tradeoff")
+def tradeoff_curves(result: ExperimentResult):
+    """Test error against FLOP left, one row per sweep (paper table), the total then each
+    layer in columns: our points by strength (a line), the paper's rows as black stars and the
+    points picked for them ringed in red."""
+    import matplotlib.pyplot as plt
+
+    points, picked = result.tables["points"], result.tables["picked"]
+    tables = list(dict.fromkeys(points["table"]))
+    layer_cols = {t: [c for c in points.columns if c.startswith("FLOP % ") and points.loc[points["table"] == t, c].notna().all()]
+                  for t in tables}
+    ncols = 1 + max(len(v) for v in layer_cols.values())
+    fig, axes = plt.subplots(len(tables), ncols, figsize=(3.4 * ncols, 3.2 * len(tables)), squeeze=False)
+    for i, t in enumerate(tables):
+        part = points[points["table"] == t].sort_values("strength")
+        prows = paper.table(t).rows[1:]
+        chosen = picked[picked["row"].isin([r["row"] for r in prows])]
+        cols = ["total FLOP %"] + layer_cols[t]
+        for j, col in enumerate(cols):
+            ax = axes[i, j]
+            ax.plot(part[col], part["error %"], marker="o", ms=4, label="ours (by strength)")
+            for _, p in part.iterrows():
+                ax.annotate(f"{p['strength']:g}", (p[col], p["error %"]), fontsize=6, xytext=(3, 3),
+                            textcoords="offset points")
+            for k, prow in enumerate(prows):
+                x = (chosen.iloc[k]["paper total FLOP %"] if col == "total FLOP %"
+                     else prow["flop"][j - 1])
+                ax.plot(x, prow["error"], "k*", ms=9, label="paper" if k == 0 else None)
+                ax.annotate(prow["row"], (x, prow["error"]), fontsize=7, xytext=(4, -9), textcoords="offset points")
+                mine = part[part["strength"] == chosen.iloc[k]["strength"]].iloc[0]
+                ax.plot(mine[col], mine["error %"], "o", mfc="none", mec="r", ms=11, label="picked" if k == 0 else None)
+            ax.set(xlabel=col.replace("FLOP % ", "FLOP left % ") if j else "total FLOP left %", ylabel="test error %",
+                   title=f"{t} ({paper.table(t).network}): {col.replace('FLOP % ', '') if j else 'total'}")
+            ax.legend(fontsize=6)
+        for ax in axes[i, len(cols):]:
+            ax.axis("off")
+    return _finish(fig, f"Error vs FLOP left over a sweep of group-Lasso strengths ({result.meta['profile']})")

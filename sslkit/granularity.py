@@ -19,6 +19,21 @@ as its weights (``weight_bits`` each) plus one relative index (``index_bits``): 
 previous kept group (1 for the next one; the first counts from position -1). A gap larger
 than 2**index_bits - 1 takes filler entries (an all-zero group stored every 2**index_bits - 1
 positions), as in Han et al.'s deep compression, which Mao et al. use. A coarser granularity stores one index per group instead of one per weight.
+
+Memory references (:func:`memory_references`): an SCNN-like accelerator (Parashar et al.
+2017) in our own counting, since Mao et al.'s rules are not published with the abstract. For
+one image and one layer, every access to one value or one index counts 1:
+
+- weights: every stored entry (kept groups and fillers) is read once: its values and its index;
+- activations: the non-zero input activations of channel c are read (value and index) once
+  per block of ``block`` consecutive filters (SCNN's output-channel group) that holds a
+  non-zero weight of channel c; a block with none skips them;
+- accumulators: each product is added to an output partial sum (a read and a write), one
+  access per product as in SCNN. With ``wide_rows``, our variant: the products of one
+  activation with one kernel row W[n, c, m, :] land on consecutive outputs of one row, so
+  where the weights are stored in groups of a row or more (vector, kernel, filter) or dense
+  they take one wide access; stored one by one (fine) each product still takes its own;
+- outputs: each output activation is written once.
 """
 from __future__ import annotations
 
@@ -111,3 +126,76 @@ def storage_bits(weight: torch.Tensor, granularity: str, *, weight_bits: int = 3
     dense = weight.numel() * weight_bits
     return {"groups kept": len(positions), "fillers": fillers, "weight bits": wbits, "index bits": ibits,
             "total bits": wbits + ibits, "dense bits": dense, "compression": dense / max(wbits + ibits, 1)}
+
+
+def _as_conv(weight: torch.Tensor) -> torch.Tensor:
+    return weight.reshape(weight.shape[0], weight.shape[1], 1, 1) if weight.dim() == 2 else weight
+
+
+def memory_references(weight: torch.Tensor, granularity: str, nonzero_inputs: torch.Tensor, outputs: int, *,
+                      block: int = 8, index_bits: int = 4, wide_rows: bool = False) -> dict:
+    """Memory references of one layer for one image on an SCNN-like accelerator (the counting
+    rules are in the module doc).
+
+    Args:
+        weight: the (pruned) conv or linear weight.
+        granularity: how the weights are stored: one index per weight (``fine``) or per group.
+        nonzero_inputs: (C,) the mean number of non-zero input activations of each input
+            channel per image (see :func:`nonzero_inputs`).
+        outputs: output activations per image.
+        block: consecutive filters that one pass over the activations serves.
+        index_bits: the relative index width (gaps above 2**index_bits - 1 take fillers).
+        wide_rows: one accumulator access per kernel row for grouped storage (our variant;
+            default: one per product, as SCNN).
+    Returns:
+        ``{"weights", "activations", "accumulators", "outputs", "total"}`` (references).
+    """
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"unknown granularity {granularity!r}; choose one of {list(GRANULARITIES)}")
+    w = _as_conv(weight.detach()).ne(0)
+    n, c = w.shape[:2]
+    if nonzero_inputs.shape != (c,):
+        raise ValueError(f"nonzero_inputs must hold one count per input channel ({c}), got {tuple(nonzero_inputs.shape)}")
+    stored = storage_bits(weight, granularity, weight_bits=1, index_bits=index_bits)
+    weights = stored["weight bits"] + stored["groups kept"] + stored["fillers"]   # values + one index per entry
+    blocks = torch.stack([w[b:b + block].any(3).any(2).any(0) for b in range(0, n, block)]).sum(0)   # (C,)
+    if granularity == "fine" or not wide_rows:
+        per_activation = w.sum((0, 2, 3))                    # one access per product
+    else:
+        per_activation = w.any(3).sum((0, 2))                # one per non-zero kernel row
+    nz = nonzero_inputs.double().cpu()
+    activations = float(2 * (nz * blocks.cpu()).sum())
+    accumulators = float(2 * (nz * per_activation.cpu()).sum())
+    total = weights + activations + accumulators + outputs
+    return {"weights": float(weights), "activations": activations, "accumulators": accumulators,
+            "outputs": float(outputs), "total": total}
+
+
+@torch.no_grad()
+def nonzero_inputs(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[torch.Tensor, int]]:
+    """For every conv and linear layer of ``model`` run on the batch ``x``: the mean number of
+    non-zero input activations per input channel and image, and the outputs per image.
+
+    Returns:
+        ``{layer name: (counts (C,), outputs per image)}``.
+    """
+    found, handles = {}, []
+
+    def hook(name):
+        def record(module, inputs, output):
+            a = inputs[0]
+            a = a.reshape(a.shape[0], a.shape[1], -1) if a.dim() > 2 else a[:, :, None]
+            found[name] = (a.ne(0).sum(2).double().mean(0), output[0].numel())
+        return record
+
+    for name, m in model.named_modules():
+        if isinstance(m, LAYER_TYPES):
+            handles.append(m.register_forward_hook(hook(name)))
+    was_training = model.training
+    try:
+        model.eval()(x)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return found

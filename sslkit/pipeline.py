@@ -107,10 +107,11 @@ def _find(folder: Path, filename: str) -> Path | None:
 
 
 def train_stage(folder: Path, name: str, model: nn.Module, context: Context, schedule: Schedule, *,
-                seed: int, hooks=None) -> Result:
+                seed: int, hooks=None, evals: int | None = None) -> Result:
     """Train one stage of ``context``'s network, or load it if a run root holds it (``folder``
     is relative to the roots). Finished stages are kept as ``<name>.pt`` (weights, result, and
-    the device that trained them); an interrupted one resumes from its ``<name>.ckpt``."""
+    the device that trained them); an interrupted one resumes from its ``<name>.ckpt``. The
+    test split is evaluated ``evals`` times (default: the profile's), the last at the end."""
     final, ckpt = runs_dir() / folder / f"{name}.pt", runs_dir() / folder / f"{name}.ckpt"
     if context.force:
         for p in (final, ckpt):
@@ -128,7 +129,7 @@ def train_stage(folder: Path, name: str, model: nn.Module, context: Context, sch
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(earlier, ckpt)
     res = train(model, context.data.train, schedule, seed=seed, test=context.data.test, hooks=hooks,
-                augment=context.network.augment, eval_every=max(schedule.iters // context.sizes.evals, 1),
+                augment=context.network.augment, eval_every=max(schedule.iters // (evals or context.sizes.evals), 1),
                 checkpoint=ckpt, checkpoint_every=max(min(1000, schedule.iters // 4), 1),
                 param_groups=context.network.param_groups(model), progress=context.progress, desc=name,
                 deadline=deadline(), flush_denormal=context.network.flush_denormal)
@@ -140,8 +141,9 @@ def train_stage(folder: Path, name: str, model: nn.Module, context: Context, sch
 
 # ---------------------------------------------------------------------------- baseline
 def scale_spec(spec: dict, factor: float) -> dict:
-    """A group-Lasso spec with every strength multiplied by ``factor``."""
-    return {k: scale_spec(v, factor) if isinstance(v, dict) else v * factor for k, v in spec.items()}
+    """A group-Lasso spec with every strength multiplied by ``factor``, to 12 significant digits
+    (so that 3 x 8e-4 is the 0.0024 a user would write, and both find the same cached run)."""
+    return {k: scale_spec(v, factor) if isinstance(v, dict) else float(f"{v * factor:.12g}") for k, v in spec.items()}
 
 
 def baseline_dir(context: Context) -> Path:

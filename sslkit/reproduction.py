@@ -42,6 +42,8 @@ RULES = {
     "sparsity": Rule("≥ paper − 10 pp (sparser is better)", lambda o, p: o >= p - 10),
     "share": Rule("within ± 10 pp", lambda o, p: abs(o - p) <= 10),
     "speedup": Rule("within ± 25% of the paper's", lambda o, p: abs(o / p - 1) <= 0.25),
+    "claim": Rule("the claim holds (1: yes, 0: no)", lambda o, p: o == p),
+    "saving": Rule("≥ paper × 0.75 (a larger saving is better)", lambda o, p: o >= 0.75 * p),
 }
 _COLUMN_RULES = {"filters": "count", "channels": "count", "filter_size": "count", "neurons": "count",
                  "flop": "flop", "row_sparsity": "sparsity", "column_sparsity": "sparsity", "speedup": "speedup"}
@@ -215,16 +217,56 @@ def _not_run_yet() -> list[Number]:
         Number(WEN, "Figure 7(a)", "AlexNet 5 (shape-wise)", "layer-wise speedup with no loss", "", 1.4, why_not=alexnet),
         Number(WEN, "Figure 7(a)", "AlexNet 5 (shape-wise)", "top-1 error % with parameters kept", "", 41.83,
                why_not=alexnet),
-        Number(WEN, "Figure 7(b)", "LeNet 2, ConvNet 2, AlexNet", "PCA: SSL needs fewer components", "", None,
-               why_not="the PCA analysis (issue 14)"),
         Number(WEN, "Figure 7(c)", "SSL vs l1", "SSL speedup on GPU", "", 3.0, why_not="a GPU and issue 11"),
-        Number(MAO, "abstract", "coarse vs fine", "same sparsity at no accuracy loss", "", None,
-               why_not="the granularity study (issue 14)"),
-        Number(MAO, "abstract", "coarse vs fine", "better compression ratio counting indices", "", None,
-               why_not="the granularity study (issue 14)"),
-        Number(MAO, "abstract", "SCNN model", "memory references saved (×)", "", 2.0,
-               why_not="the granularity study (issue 14)"),
     ]
+
+
+def _figure7b(root: Path) -> list[Number]:
+    """Figure 7(b)'s claim per network: SSL's filters need fewer components (10% error) in every conv layer."""
+    folder = "figure7b_pca"
+    table = _read(root / folder, "components.csv")
+    out = []
+    for name in ("lenet", "convnet", "caffenet"):
+        part = None if table is None else table[table["network"] == name]
+        if part is None or part.empty:
+            out.append(Number(WEN, "Figure 7(b)", name, "SSL needs fewer components (10% error), every layer", "",
+                              1.0, why_not="the Figure 7(b) notebook with this network's SSL weights"))
+            continue
+        fewer = part["SSL needs fewer (10%)"].astype(str) == "True"
+        note = "; ".join(f"{r['layer']}: {r['SSL for 10%']} vs {r['baseline for 10%']}" for _, r in part.iterrows())
+        out.append(Number(WEN, "Figure 7(b)", f"{name} ({part['run'].iloc[0]})",
+                          "SSL needs fewer components (10% error), every layer", "", 1.0, float(fewer.all()), "claim",
+                          folder, note="components SSL vs baseline: " + note))
+    return out
+
+
+_MAO = {"sparsity": ("similar sparsity at no accuracy loss (within 5 pp)", "claim"),
+        "compression": ("better compression ratio counting indices", "claim"),
+        "memory": ("memory references saved, fine / coarse (×)", "saving")}
+
+
+def _granularity(root: Path) -> list[Number]:
+    """Mao et al.'s three claims for each network of the study, kernel-level pruning standing for
+    "coarse-grained" (the vector and filter verdicts in the note)."""
+    folder = "granularity"
+    table = _read(root / folder, "claims.csv")
+    out = []
+    for name in ("lenet", "convnet", "resnet20"):
+        for claim, (text, rule) in _MAO.items():
+            part = None if table is None else table[(table["network"] == name) & (table["claim"] == claim)]
+            paper_value = 2.0 if rule == "saving" else 1.0
+            if part is None or part.empty or "kernel" not in set(part["granularity"]):
+                out.append(Number(MAO, "abstract", f"{name}: kernel vs fine", text, "", paper_value,
+                                  why_not="the granularity notebook with this network"))
+                continue
+            r = part.set_index("granularity").loc["kernel"]
+            others = "; ".join(f"{g}: {q['verdict']} ({q['ours']})" for g, q in part.set_index("granularity").iterrows()
+                               if g != "kernel")
+            ours = None if r["verdict"] == "not measurable" else \
+                (float(r["value"]) if rule == "saving" else float(r["verdict"] == "yes"))
+            out.append(Number(MAO, "abstract", f"{name}: kernel vs fine", text, "", paper_value, ours, rule, folder,
+                              why_not=str(r["ours"]), note=f"{r['ours']}; {others}"))
+    return out
 
 
 def _provenance(root: Path, folder: str | None) -> dict:
@@ -252,7 +294,7 @@ def numbers(root: str | Path) -> pd.DataFrame:
     read from the results folder ``root``."""
     root = Path(root)
     rows = []
-    for n in _paper_tables(root) + _figure6(root) + _table4(root) + _not_run_yet():
+    for n in _paper_tables(root) + _figure6(root) + _table4(root) + _not_run_yet() + _figure7b(root) + _granularity(root):
         meta = _provenance(root, n.source) if n.ours is not None else {}
         verdict, note = n.verdict(_reasons(meta, n.quantity, n.rule, n.baseline))
         rows.append({"paper": n.paper, "item": n.item, "row": n.row, "quantity": n.quantity, "layer": n.layer,

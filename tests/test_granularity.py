@@ -52,3 +52,48 @@ def test_index_storage_hand_counts():
     assert (s["groups kept"], s["fillers"]) == (2, 2)
     assert s["weight bits"] == 4 * 4 * 8 and s["index bits"] == 4
     assert s["compression"] == pytest.approx(16 * 8 / (4 * 4 * 8 + 4))
+
+
+def _two_filters() -> torch.Tensor:
+    """N=2, C=1, M=2, K=3: rows [1, 2, 0] (filter 0, m 0) and [3, 0, 0] (filter 1, m 1)."""
+    w = torch.zeros(2, 1, 2, 3)
+    w[0, 0, 0] = torch.tensor([1.0, 2.0, 0.0])
+    w[1, 0, 1] = torch.tensor([3.0, 0.0, 0.0])
+    return w
+
+
+def test_memory_references_by_hand():
+    from sslkit.granularity import memory_references
+
+    w, act = _two_filters(), torch.tensor([10.0])
+    # fine: 3 weights + 3 indices; 10 activations (+ indices) read for each of 2 one-filter blocks;
+    # one accumulator read + write per product (10 activations x 3 weights); 20 outputs.
+    fine = memory_references(w, "fine", act, 20, block=1)
+    assert fine == {"weights": 6.0, "activations": 40.0, "accumulators": 60.0, "outputs": 20.0, "total": 126.0}
+    # vector: 2 rows of 3 values + 2 indices; SCNN: still one accumulator access per product...
+    vector = memory_references(w, "vector", act, 20, block=1)
+    assert vector == {"weights": 8.0, "activations": 40.0, "accumulators": 60.0, "outputs": 20.0, "total": 128.0}
+    # ... row-wide: one wide access per non-zero row (fine keeps one per product).
+    assert memory_references(w, "vector", act, 20, block=1, wide_rows=True)["accumulators"] == 40.0
+    assert memory_references(w, "fine", act, 20, block=1, wide_rows=True)["accumulators"] == 60.0
+    # both filters in one block: the activations are read once.
+    assert memory_references(w, "vector", act, 20, block=2)["activations"] == 20.0
+    # 1-bit indices: the gap of 8 (position 1 -> 9) takes 7 fillers, each a value and an index.
+    assert memory_references(w, "fine", act, 20, block=1, index_bits=1)["weights"] == 20.0
+    with pytest.raises(ValueError, match="one count per input channel"):
+        memory_references(w, "fine", torch.ones(3), 20)
+
+
+def test_nonzero_inputs_counts_each_channel():
+    from sslkit.granularity import nonzero_inputs
+
+    net = nn.Sequential(nn.Conv2d(2, 3, 3), nn.Flatten(), nn.Linear(3 * 2 * 2, 4))
+    x = torch.zeros(2, 2, 4, 4)
+    x[0, 0, 0, :3] = 1.0          # image 0: 3 non-zeros in channel 0; image 1: 1 in channel 0, 4 in channel 1
+    x[1, 0, 2, 2] = 1.0
+    x[1, 1, 1, :] = -2.0
+    found = nonzero_inputs(net.train(), x)
+    counts, outputs = found["0"]
+    assert counts.tolist() == [2.0, 2.0] and outputs == 3 * 2 * 2
+    assert found["2"][0].shape == (12,) and found["2"][1] == 4
+    assert net.training                       # the mode is restored

@@ -69,3 +69,17 @@ def test_notebook_parameter_that_the_notebook_fixes_is_refused():
 
     with pytest.raises(ValueError, match=r"\['table'\] are set by this notebook"):
         notebook.run("ssl", {"table": "table2", "runs": {"x": {"filter": 1e-3}}}, table="table1")
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_papermill_reads_every_parameter(nb):
+    """Every assignment of the parameters cell is a parameter papermill recognizes (what
+    `papermill --help-notebook` lists), so none is left out of `-p` help by a comment it cannot parse."""
+    import ast
+
+    import nbformat
+    from papermill.translators import PythonTranslator
+
+    cell = next(c for c in nbformat.read(nb, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign) for t in node.targets]
+    assert [p.name for p in PythonTranslator.inspect(cell)] == assigned

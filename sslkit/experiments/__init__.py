@@ -27,6 +27,8 @@ EXPERIMENTS = {
     "speed": "sslkit.experiments.speed",
     "depth": "sslkit.experiments.depth",
     "pca": "sslkit.experiments.pca",
+    "granularity": "sslkit.experiments.granularity",
+    "tradeoff": "sslkit.experiments.tradeoff",
 }
 
 
