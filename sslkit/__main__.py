@@ -3,6 +3,7 @@
     python -m sslkit list
     python -m sslkit run baseline --profile quick -p model=lenet [--data-root DIR] [--device cuda]
     python -m sslkit run ssl -p table=table1 -p 'runs={"LeNet 2": {"filter": 5e-3, "channel": 5e-3}}'
+    torchrun --standalone --nproc_per_node=4 -m sslkit run alexnet -p model=caffenet --profile paper ...
     python -m sslkit headless --profile paper --budget-s 1500 table3_convnet_figure5 figure6_resnet_depth
     python -m sslkit report [--figures DIR]     # DIR/REPORT.md: every paper number, ours, a verdict
 """
@@ -12,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import experiments, headless, params, profiles, reproduction, settings
+from . import distributed, experiments, headless, params, profiles, reproduction, settings
 from .data import DataNotFoundError
 from .results import banner
 
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in sorted(experiments.EXPERIMENTS):
             print(f"{name:10s} {experiments.describe(name)}")
         return 0
+    if distributed.init() and not distributed.is_main():
+        args.no_progress = True      # one progress bar, one printout: rank 0's
     try:
         pairs = [kv.split("=", 1) for kv in args.param]
         if any(len(p) != 2 for p in pairs):
@@ -76,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     except (DataNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not distributed.is_main():
+        return 0
     print(banner(outcome.result))
     for name, df in outcome.result.tables.items():
         if name != "history":

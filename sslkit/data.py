@@ -9,10 +9,16 @@ recognised:
     cifar-10-batches-py/                   torchvision's official CIFAR-10 batches
     cifar10-jpeg/{train,test}/<class>/     an image folder (e.g. ../shared/data)
     cifar10/{train,test}/<class>/          the same, another common name
+    imagenette2-224/{train,val}/<wnid>/    the ImageNet stand-in (Imagenette 2), ImageNet's layout
+    imagenet/{train,val}/<wnid>/           ILSVRC 2012 (also imagenette2-320/, imagenette2/)
 
 MNIST and CIFAR-10 are decoded once into tensors kept on the training device, so training
 never decodes images per epoch; CIFAR-10 image folders are decoded once into uint8 tensors
-cached under ``<cache>/decoded/`` (written atomically). :func:`load` gives a network's splits
+cached under ``<cache>/decoded/`` (written atomically). ImageNet-layout folders are checked
+first (one clear error for a missing split, an empty class folder or a non-image file), then
+warped to ``resize`` x ``resize`` as Caffe's ``convert_imageset`` does and cached the same way:
+the training split stays uint8 and is cropped, mirrored and mean-subtracted per batch on the
+device (:func:`crop_flip_mean`); the test split is centre-cropped and mean-subtracted once. :func:`load` gives a network's splits
 by the data set and normalization its record names.
 """
 from __future__ import annotations
@@ -21,7 +27,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import torch
 
@@ -31,6 +37,10 @@ from . import settings
 CIFAR_FOLDERS = ("cifar10-jpeg", "cifar10")
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel means of the training set, in [0,1]
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
+IMAGENET_FOLDERS = ("imagenette2-224", "imagenette2-320", "imagenette2", "imagenet")
+IMAGENET_MEAN = (122.7, 116.7, 104.0)  # Caffe's ILSVRC 2012 mean per channel (RGB), pixels in [0, 255]
+IMAGENET_SPLITS = {True: "train", False: "val"}
+IN_MEMORY_MAX = 200_000  # images of one split decoded into memory (the stand-in has 9,469)
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -45,6 +55,15 @@ class TensorData(NamedTuple):
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    def batches(self, indices) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(x[i], y[i])`` for each ``i`` of ``indices`` (index tensors on :attr:`device`, or slices)."""
+        for i in indices:
+            yield self.x[i], self.y[i]
 
     def subset(self, n: int | None) -> "TensorData":
         """``n`` samples evenly spaced over the split (all when ``n`` is None or larger than the
@@ -211,25 +230,234 @@ def cifar10(train: bool = True, *, data_root: str | os.PathLike | None = None, d
     return TensorData(x, y.to(device))
 
 
-LOADERS = {"mnist": mnist, "cifar10": cifar10}
+# ---------------------------------------------------------------------------- ImageNet layout
+class DataFolderError(ValueError):
+    """An ImageNet-layout folder is malformed; the message names the file or folder."""
+
+
+def crop_size(resize: int) -> int:
+    """AlexNet's crop for images warped to ``resize``: 227 of 256, the same ratio otherwise."""
+    return round(resize * 227 / 256)
+
+
+def imagenet_folder(root: Path) -> Path:
+    """The first ImageNet-layout folder under ``root`` (:data:`IMAGENET_FOLDERS`).
+
+    Raises:
+        DataNotFoundError: none is there (the message lists the places tried).
+    """
+    tried = [root / name for name in IMAGENET_FOLDERS]
+    found = next((p for p in tried if (p / "train").is_dir() or (p / "val").is_dir()), None)
+    if found is None:
+        raise _not_found("ImageNet (or its stand-in Imagenette)", tried,
+                         "imagenette2-224/{train,val}/<wnid>/*.JPEG or imagenet/{train,val}/<wnid>/*.JPEG; "
+                         "ImageNet is licensed and never downloaded")
+    return found
+
+
+def check_image_folder(folder: Path, classes: list[str] | None = None) -> list[tuple[Path, int]]:
+    """The (file, class index) pairs of one split of an ImageNet-layout folder, after checking
+    it: the split exists, has class folders, none empty, only image files (by extension), and
+    (given ``classes``) the same classes as the training split.
+
+    Raises:
+        DataFolderError: the first problem found, naming its path.
+    """
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    if not folder.is_dir():
+        raise DataFolderError(f"{folder} is missing: an ImageNet-layout folder needs train/ and val/, "
+                              "each with one folder of images per class")
+    found = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    if not found:
+        raise DataFolderError(f"{folder} has no class folders (expected {folder}/<class>/<image>)")
+    if classes is not None and found != classes:
+        extra, missing = sorted(set(found) - set(classes)), sorted(set(classes) - set(found))
+        raise DataFolderError(f"{folder} has other classes than the training split "
+                              f"(only here: {extra[:5]}, missing here: {missing[:5]})")
+    samples = []
+    for index, name in enumerate(found):
+        files = sorted(p for p in (folder / name).iterdir() if not p.name.startswith("."))
+        if not files:
+            raise DataFolderError(f"class folder {folder / name} is empty")
+        for f in files:
+            if not f.is_file() or f.suffix.lower() not in IMG_EXTENSIONS:
+                raise DataFolderError(f"{f} is not an image file (expected one of {', '.join(IMG_EXTENSIONS)})")
+            samples.append((f, index))
+    return samples
+
+
+def _warp(path: str, resize: int):
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return torch.from_numpy(np.array(im.convert("RGB").resize((resize, resize), Image.BILINEAR))).permute(2, 0, 1)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataFolderError(f"{path} cannot be read as an image ({exc})") from None
+
+
+def _decode_warped(samples: list[tuple[Path, int]], resize: int, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode ``samples`` warped to ``resize`` x ``resize`` (bilinear) into uint8 (N,3,R,R) and labels."""
+    from .progress import bar
+
+    x = torch.empty(len(samples), 3, resize, resize, dtype=torch.uint8)
+    for i, (path, _) in enumerate(bar(samples, desc=desc)):
+        x[i] = _warp(str(path), resize)
+    return x, torch.tensor([c for _, c in samples], dtype=torch.int64)
+
+
+class FolderData(torch.utils.data.Dataset):
+    """One split of an ImageNet-layout folder read from disk as it is used, for splits too large
+    for memory (ILSVRC 2012): :meth:`batches` decodes the requested samples in DataLoader
+    worker processes, warped to ``resize`` as :func:`imagenet` does, and gives what the in-memory
+    split would: uint8 images for :func:`crop_flip_mean` (training) or centre crops minus the
+    mean (test), on ``device``.
+
+    Attributes:
+        y: the labels (on ``device``); ``workers``: DataLoader worker processes.
+    """
+
+    def __init__(self, samples: list[tuple[Path, int]], resize: int, *, train: bool, workers: int = 8,
+                 device: str | torch.device = "cpu"):
+        self.paths, self.labels = [str(p) for p, _ in samples], [c for _, c in samples]
+        self.y = torch.tensor(self.labels, dtype=torch.int64, device=device)
+        self.resize, self.train, self.workers = resize, train, workers
+
+    @property
+    def device(self) -> torch.device:
+        return self.y.device
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = _warp(self.paths[i], self.resize)
+        if not self.train:
+            c = crop_size(self.resize)
+            top = (self.resize - c) // 2
+            x = x[:, top:top + c, top:top + c]
+        return x, self.labels[i]
+
+    def subset(self, n: int | None) -> "FolderData":
+        """``n`` samples evenly spaced over the split (all when None or larger)."""
+        if n is None or n >= len(self):
+            return self
+        out = FolderData([], self.resize, train=self.train, workers=self.workers, device=self.device)
+        idx = [i * len(self) // n for i in range(n)]
+        out.paths, out.labels, out.y = [self.paths[i] for i in idx], [self.labels[i] for i in idx], self.y[idx]
+        return out
+
+    def batches(self, indices) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(x, y)`` on :attr:`device` for each index tensor (or slice) of ``indices``, decoded
+        ahead by the workers in order."""
+        lists = ([*range(*i.indices(len(self)))] if isinstance(i, slice) else i.tolist() for i in indices)
+        cuda = self.device.type == "cuda"
+        loader = torch.utils.data.DataLoader(self, batch_sampler=lists, num_workers=self.workers, pin_memory=cuda)
+        for x, y in loader:
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            yield (x if self.train else _subtract_mean(x)), y
+
+
+def imagenet(train: bool = True, *, data_root: str | os.PathLike | None = None, download: bool = False,
+             device: str | torch.device = "cpu", normalize: str = "mean", resize: int = 256) -> TensorData:
+    """An ImageNet-layout split (the Imagenette stand-in, or ILSVRC 2012 when it fits in memory)
+    as tensors on ``device``, AlexNet's way: every image warped to ``resize`` x ``resize``.
+
+    Args:
+        train: the ``train/`` split, kept as uint8 (N,3,R,R) for :func:`crop_flip_mean` to crop
+            per batch; else ``val/``, centre-cropped to :func:`crop_size` and mean-subtracted
+            (float).
+        data_root: the data root (see :func:`sslkit.settings.data_root`).
+        download: ignored (ImageNet is licensed; it is never downloaded).
+        device: where the tensors live.
+        normalize: ``"mean"``, Caffe's per-channel ILSVRC mean subtracted from [0, 255] pixels.
+        resize: the warped size (256 as AlexNet; smaller for a cheaper CPU schedule).
+    Raises:
+        DataNotFoundError: no ImageNet-layout folder. DataFolderError: a malformed one.
+    """
+    if normalize != "mean":
+        raise ValueError(f"ImageNet's normalize must be 'mean', got {normalize!r}")
+    folder = imagenet_folder(settings.data_root(data_root))
+    classes = sorted(d.name for d in (folder / "train").iterdir() if d.is_dir()) if not train else None
+    split = folder / IMAGENET_SPLITS[train]
+    cache = settings.cache_dir() / "decoded" / f"{folder.name}-{split.name}-{resize}.pt"
+    decoded = load_cached(cache) if cache.exists() and cache.stat().st_mtime >= split.stat().st_mtime else None
+    if decoded is None:
+        samples = check_image_folder(split, classes)
+        if len(samples) > IN_MEMORY_MAX:        # ILSVRC 2012: read from disk as training goes
+            return FolderData(samples, resize, train=train, device=device)
+        decoded = _decode_warped(samples, resize, f"decoding {folder.name}/{split.name}")
+        atomic_torch_save(decoded, cache)
+    x, y = decoded[0].to(device), decoded[1].to(device)
+    if train:
+        return TensorData(x, y)
+    c = crop_size(resize)
+    top = (resize - c) // 2
+    return TensorData(_subtract_mean(x[:, :, top:top + c, top:top + c]), y)
+
+
+def _subtract_mean(x: torch.Tensor) -> torch.Tensor:
+    return x.float() - torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+
+
+def _draws(b: int, high: int, generator: torch.Generator, dev, part: tuple[int, slice] | None):
+    """Random (row offset, column offset, flip) per sample, each offset in [0, high): drawn for
+    the whole batch (``part[0]`` samples when a process holds only rows ``part[1]`` of it, so
+    that every process draws what one process would) and cut to ``x``'s rows."""
+    whole, rows = part if part is not None else (b, slice(None))
+    gen_dev = generator.device
+    oy = torch.randint(0, high, (whole,), generator=generator, device=gen_dev)[rows].to(dev)
+    ox = torch.randint(0, high, (whole,), generator=generator, device=gen_dev)[rows].to(dev)
+    flip = (torch.rand(whole, generator=generator, device=gen_dev) < 0.5)[rows].to(dev)
+    return oy, ox, flip
+
+
+def _crop(x: torch.Tensor, oy, ox, flip, size: int) -> torch.Tensor:
+    """Per sample, the ``size`` x ``size`` window at (oy, ox), mirrored where ``flip``."""
+    b, dev = x.shape[0], x.device
+    rows = oy[:, None] + torch.arange(size, device=dev)                         # (b, size)
+    cols = torch.arange(size, device=dev).expand(b, size)
+    cols = torch.where(flip[:, None], cols.flip(1), cols) + ox[:, None]       # (b, size)
+    bi = torch.arange(b, device=dev)[:, None, None]
+    return x.permute(0, 2, 3, 1)[bi, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def crop_flip_mean(x: torch.Tensor, generator: torch.Generator, part: tuple[int, slice] | None = None) -> torch.Tensor:
+    """AlexNet's training augmentation on a uint8 batch warped to R x R: a random
+    :func:`crop_size` (R) crop per sample, mirrored with probability 1/2, minus the mean.
+    The random draws come from ``generator`` on its own device; ``part``: see :func:`_draws`."""
+    b, _, r, _ = x.shape
+    c = crop_size(r)
+    out = _subtract_mean(_crop(x, *_draws(b, r - c + 1, generator, x.device, part), c))
+    return out.contiguous(memory_format=torch.channels_last if x.device.type == "cuda" else torch.contiguous_format)
+
+
+LOADERS = {"mnist": mnist, "cifar10": cifar10, "imagenet": imagenet}
 
 
 def load(dataset: str, normalize: str, *, train: int | None = None, test: int | None = None,
-         data_root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Splits:
-    """Both splits of ``dataset`` (``mnist`` or ``cifar10``) on ``device``, normalized as
-    ``normalize`` (see each loader), cut to ``train`` / ``test`` samples evenly spaced over each
-    split (None: all).
+         data_root: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+         resize: int | None = None) -> Splits:
+    """Both splits of ``dataset`` (``mnist``, ``cifar10`` or ``imagenet``) on ``device``,
+    normalized as ``normalize`` (see each loader), cut to ``train`` / ``test`` samples evenly
+    spaced over each split (None: all); ``resize``: ImageNet's warped size (None: 256).
 
     Raises:
         ValueError: an unknown data set. DataNotFoundError: the data is missing.
+        DataFolderError: an ImageNet-layout folder is malformed.
     """
     if dataset not in LOADERS:
         raise ValueError(f"no loader for data set {dataset!r}; there are {sorted(LOADERS)}")
-    tr, te = (LOADERS[dataset](split, data_root=data_root, device=device, normalize=normalize)
+    extra = {"resize": resize} if dataset == "imagenet" and resize else {}
+    tr, te = (LOADERS[dataset](split, data_root=data_root, device=device, normalize=normalize, **extra)
               for split in (True, False))
     tr, te = tr.subset(train), te.subset(test)
     sizes = f"{len(tr)} train / {len(te)} test images"
     where = describe(dataset, data_root)
+    if extra:
+        sizes += f", warped to {resize}x{resize}, {crop_size(resize)}x{crop_size(resize)} crops"
     anywhere = where.replace(str(settings.data_root(data_root)), "<data root>")
     return Splits(tr, te, f"{where}; {sizes}", f"{anywhere}; normalize {normalize}; {sizes}")
 
@@ -244,24 +472,22 @@ def describe(dataset: str, data_root: str | os.PathLike | None = None) -> str:
             if (root / name).is_dir():
                 return f"CIFAR-10 from {root / name} (image folder; JPEG copies differ slightly from the official files)"
         return f"CIFAR-10 from {root / 'cifar-10-batches-py'}"
+    if dataset == "imagenet":
+        folder = imagenet_folder(root)
+        if folder.name.startswith("imagenette"):
+            return (f"Imagenette 2 from {folder} (the ImageNet stand-in: 10 ImageNet classes; "
+                    "errors not comparable with ImageNet's)")
+        return f"ImageNet from {folder}"
     return f"{dataset} from {root}"
 
 
 # ---------------------------------------------------------------------------- batching and augmentation
-def pad_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+def pad_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4,
+                  part: tuple[int, slice] | None = None) -> torch.Tensor:
     """He et al.'s CIFAR augmentation on a batch tensor: zero-pad by ``pad``, take a random
     crop of the original size and flip horizontally with probability 1/2, per sample. The
     random draws come from ``generator`` on its own device (on the batch's device, no host
-    synchronization)."""
-    b, _, h, w = x.shape
+    synchronization); ``part``: see :func:`_draws`."""
+    h = x.shape[2]
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    dev, gen_dev = x.device, generator.device
-    oy = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=gen_dev).to(dev)
-    ox = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=gen_dev).to(dev)
-    flip = (torch.rand(b, generator=generator, device=gen_dev) < 0.5).to(dev)
-    rows = oy[:, None] + torch.arange(h, device=dev)                      # (b, h)
-    cols = torch.arange(w, device=dev).expand(b, w)
-    cols = torch.where(flip[:, None], cols.flip(1), cols) + ox[:, None]   # (b, w)
-    bi = torch.arange(b, device=dev)[:, None, None]
-    out = padded.permute(0, 2, 3, 1)[bi, rows[:, :, None], cols[:, None, :]]  # (b, h, w, c)
-    return out.permute(0, 3, 1, 2).contiguous()
+    return _crop(padded, *_draws(x.shape[0], 2 * pad + 1, generator, x.device, part), h).contiguous()

@@ -163,6 +163,36 @@ def ssl_speedup(result: ExperimentResult):
     return fig
 
 
+@register("figure7c_platforms")
+def platform_speedups(result: ExperimentResult):
+    """Figure 7(c) from our own training: per platform (CPU thread counts, GPUs), the mean
+    speedup over conv1-conv5 of each trained row (CSR for l1, compact GEMM for SSL), and the
+    paper's Table 4 row 1 / row 2 averages for reference (CPU 1 thread and GPU)."""
+    import matplotlib.pyplot as plt
+
+    speed = result.tables["speed"]
+    speed = speed.assign(speedup=np.where(speed["method"] == "l1", speed["speedup gemm: csr"],
+                                          speed["speedup gemm: compact"]))
+    mean = speed.groupby(["platform", "table4 row", "method"], sort=False)["speedup"].mean().reset_index()
+    platforms = list(dict.fromkeys(mean["platform"]))
+    rows = list(dict.fromkeys(zip(mean["table4 row"], mean["method"])))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(platforms), 3.4))
+    width = 0.8 / max(len(rows), 1)
+    for k, (r, method) in enumerate(rows):
+        part = mean[mean["table4 row"] == r].set_index("platform")
+        ax.bar([i + width * (k - (len(rows) - 1) / 2) for i in range(len(platforms))],
+               [part["speedup"].get(p, np.nan) for p in platforms], width=width, label=f"row {r} ({method}), ours")
+    for r, ls in ((1, ":"), (2, "--")):
+        prow = paper.table4_row(r)
+        ax.axhline(np.mean(prow["cpu_speedup"]), color="gray", ls=ls, lw=1,
+                   label=f"paper row {r} ({prow['method']}), Xeon 1 thread")
+    ax.axhline(1, color="k", lw=0.8)
+    ax.set(xticks=range(len(platforms)), xticklabels=platforms, ylabel="mean speedup, conv1-conv5")
+    ax.tick_params(axis="x", labelsize=7)
+    ax.legend(fontsize=7)
+    return _finish(fig, f"l1 (CSR) vs SSL (compact GEMM) per platform, learned sparsity ({result.meta['profile']})")
+
+
 @register("figure6_depth")
 def depth_points(result: ExperimentResult):
     """Figure 6: error against SSL-ResNet-# (layers kept), the baselines as horizontal lines

@@ -13,6 +13,7 @@ keyed by everything that decides its outcome (network, solver, sizes, seed, data
 regularization, and the baseline it starts from) but not by the machine or the data's path,
 so a stage trained on a GPU and committed to the run store serves a notebook on a laptop. It
 resumes from its last checkpoint when interrupted (or stopped at ``$SSLKIT_DEADLINE``).
+Under ``torchrun`` only rank 0 writes stages (:mod:`sslkit.distributed`).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from . import models
+from . import distributed, models
 from .compact import compact, propagate_zeros
 from .data import Splits, TensorData, load
 from .io import atomic_torch_save, load_cached
@@ -54,7 +55,7 @@ class Context:
 
     @property
     def device(self) -> torch.device:
-        return self.data.train.x.device
+        return self.data.train.device
 
     def schedule_note(self, stages: tuple[str, ...] = ("baseline", "ssl", "finetune")) -> str:
         """For every result's provenance: whether ``stages`` run as long as in the paper
@@ -81,7 +82,7 @@ def setup(model: str, profile: str = "quick", *, data_root=None, device: str | N
     chosen = network.profile_sizes(profile, **sizes)
     dev = torch.device(device) if device else default_device()
     data = load(network.dataset, network.normalize, train=chosen.train, test=chosen.test,
-                data_root=data_root, device=dev)
+                data_root=data_root, device=dev, resize=chosen.resize)
     if dev.type == "cuda":   # TF32 matrix units and channels-last tensors (recorded in the provenance)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         data = data._replace(train=_channels_last(data.train), test=_channels_last(data.test))
@@ -89,7 +90,9 @@ def setup(model: str, profile: str = "quick", *, data_root=None, device: str | N
 
 
 def _channels_last(split: TensorData) -> TensorData:
-    return TensorData(split.x.contiguous(memory_format=torch.channels_last), split.y) if split.x.dim() == 4 else split
+    if not isinstance(split, TensorData) or split.x.dim() != 4:   # a FolderData is made channels-last per batch
+        return split
+    return TensorData(split.x.contiguous(memory_format=torch.channels_last), split.y)
 
 
 # ---------------------------------------------------------------------------- cached stages
@@ -125,17 +128,20 @@ def train_stage(folder: Path, name: str, model: nn.Module, context: Context, sch
     if context.device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     earlier = None if context.force else _find(folder, f"{name}.ckpt")
-    if earlier is not None and earlier != ckpt:          # resume from the store's checkpoint
+    if earlier is not None and earlier != ckpt and distributed.is_main():   # resume from the store's checkpoint
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(earlier, ckpt)
+    distributed.barrier()
     res = train(model, context.data.train, schedule, seed=seed, test=context.data.test, hooks=hooks,
                 augment=context.network.augment, eval_every=max(schedule.iters // (evals or context.sizes.evals), 1),
                 checkpoint=ckpt, checkpoint_every=max(min(1000, schedule.iters // 4), 1),
                 param_groups=context.network.param_groups(model), progress=context.progress, desc=name,
                 deadline=deadline(), flush_denormal=context.network.flush_denormal)
-    res.device = device_name(context.device)
-    atomic_torch_save({"model": model.state_dict(), "result": res.as_dict()}, final)
-    ckpt.unlink(missing_ok=True)
+    res.device = device_name(context.device) + (f" x{distributed.world()[1]} processes" if distributed.active() else "")
+    if distributed.is_main():
+        atomic_torch_save({"model": model.state_dict(), "result": res.as_dict()}, final)
+        ckpt.unlink(missing_ok=True)
+    distributed.barrier()
     return res
 
 

@@ -4,6 +4,9 @@ hooks for the SSL stages, evaluation, checkpoints and exact resume.
 Determinism: every source of randomness in a step (the epoch's shuffle, augmentation,
 dropout) is a function of ``(seed, iteration)``, so a run resumed from a checkpoint takes
 the same steps as one that was never interrupted.
+
+Under ``torchrun`` (:mod:`sslkit.distributed`) each process trains on its share of every
+batch through DistributedDataParallel; only rank 0 writes the checkpoint.
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import TensorData
+from . import distributed
+from .data import FolderData, TensorData
 from .io import atomic_torch_save, load_cached
 from .progress import bar as progress_bar
 
@@ -172,14 +176,13 @@ def seed_everything(seed: int) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: TensorData, batch_size: int = 1000) -> tuple[float, float]:
+def evaluate(model: nn.Module, data: TensorData | FolderData, batch_size: int = 1000) -> tuple[float, float]:
     """Top-1 error (fraction) and mean cross-entropy of ``model`` on ``data``, in eval mode."""
     was_training = model.training
     model.eval()
     wrong, loss = 0, 0.0
-    for i in range(0, len(data), batch_size):
-        out = model(data.x[i:i + batch_size])
-        y = data.y[i:i + batch_size]
+    for x, y in data.batches(slice(i, i + batch_size) for i in range(0, len(data), batch_size)):
+        out = model(x)
         wrong += (out.argmax(1) != y).sum().item()
         loss += F.cross_entropy(out, y, reduction="sum").item()
     model.train(was_training)
@@ -189,6 +192,18 @@ def evaluate(model: nn.Module, data: TensorData, batch_size: int = 1000) -> tupl
 def _epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return torch.randperm(n, generator=g).to(device)
+
+
+def batch_indices(n: int, batch_size: int, seed: int, start: int, iters: int, device="cpu"):
+    """The sample indices of iterations ``start`` .. ``iters`` - 1: each epoch a permutation of
+    the ``n`` samples drawn from ``(seed, epoch)``, cut into ``n // batch_size`` whole batches
+    (one batch of all ``n`` when fewer)."""
+    per_epoch, order_epoch, order = max(n // batch_size, 1), -1, None
+    for it in range(start, iters):
+        epoch, k = divmod(it, per_epoch)
+        if epoch != order_epoch:
+            order, order_epoch = _epoch_order(n, seed, epoch, device), epoch
+        yield order[k * batch_size:(k + 1) * batch_size]
 
 
 def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int = 0,
@@ -201,14 +216,17 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
 
     Args:
         model: the network, already on the device of ``data``.
-        data: training tensors (see :mod:`sslkit.data`).
+        data: training tensors, or a :class:`~sslkit.data.FolderData` read from disk as it goes
+            (see :mod:`sslkit.data`).
         schedule: the solver (iterations, lr policy, momentum, weight decay, batch size).
         seed: seeds shuffling, augmentation and dropout, per iteration.
         test: evaluated every ``eval_every`` iterations and at the end (error in the result).
         hooks: a :class:`Hook` or a list of them (extra loss, after-backward, post-step), called
             in order.
-        augment: ``(x, generator) -> x`` applied to each training batch, the generator on the
-            data's device and seeded per iteration (e.g. :func:`sslkit.data.pad_crop_flip`).
+        augment: ``(x, generator, part=None) -> x`` applied to each training batch, the
+            generator on the data's device and seeded per iteration (e.g.
+            :func:`sslkit.data.pad_crop_flip`); under ``torchrun`` ``part`` = (the whole batch's
+            size, this process's rows), so that the draws are the whole batch's.
         checkpoint: file to save to every ``checkpoint_every`` iterations and at the end; if it
             exists, training resumes from it (a finished run returns at once).
         param_groups: optimizer parameter groups (default: all parameters); a group's
@@ -217,16 +235,18 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
         progress: show a progress bar (:mod:`sslkit.progress`).
         desc: the bar's label.
         deadline: a ``time.time()`` after which training saves its checkpoint and raises
-            :class:`OutOfTime` (checked after every iteration; None: no deadline).
+            :class:`OutOfTime` (checked after every iteration, by all ranks together when
+            several processes train; None: no deadline).
         flush_denormal: treat denormal floats as zero on the CPU while training (they can slow
             a CPU several-fold and change nothing measurable).
     Returns:
         A :class:`Result` with the final test error, wall time and evaluation history.
     Raises:
         OutOfTime: the deadline passed before the last iteration.
+        ValueError: several processes (``torchrun``) that do not divide the batch.
     """
     loss_terms, after_backward, post_step = (_calls(hooks, n) for n in ("loss_term", "after_backward", "post_step"))
-    device = data.x.device
+    device = data.device
     params = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
     params = [{**g, "weight_decay": schedule.weight_decay * g.get("decay_mult", 1.0)} for g in params]
     opt = torch.optim.SGD(params, lr=schedule.lr, momentum=schedule.momentum,
@@ -242,34 +262,36 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
         opt.load_state_dict(state["optimizer"])
         start, history, wall = state["iter"], state["history"], state["wall_s"]
 
-    def save(it: int) -> None:
-        if ckpt is not None:
+    def save(it: int) -> None:   # every rank calls it at the same iterations; rank 0 writes
+        if ckpt is not None and distributed.is_main():
             atomic_torch_save({"iter": it, "model": model.state_dict(), "optimizer": opt.state_dict(),
                           "history": history, "wall_s": wall + time.perf_counter() - t0,
                           "schedule": asdict(schedule), "seed": seed}, ckpt)
+        if ckpt is not None:
+            distributed.barrier()   # no rank goes on (or resumes) before the checkpoint is there
 
     n, bs = len(data), schedule.batch_size
-    per_epoch = max(n // bs, 1)
-    order, order_epoch = None, -1
+    mine = distributed.share(min(bs, n))   # this process's part of every batch (all of it for one)
+    rank = distributed.world()[0]
+    net = distributed.wrap(model)
+    whole = min(bs, n)
+    batches = data.batches(idx[mine] for idx in batch_indices(n, bs, seed, start, schedule.iters, device))
     t0 = time.perf_counter()
     model.train()
-    bar = progress_bar(range(start, schedule.iters), desc=desc, enabled=progress, initial=start,
+    bar = progress_bar(range(start, schedule.iters), desc=desc, enabled=progress and rank == 0, initial=start,
                        total=schedule.iters)
     torch.set_flush_denormal(flush_denormal)
     try:
         for it in bar:
-            epoch, k = divmod(it, per_epoch)
-            if epoch != order_epoch:
-                order, order_epoch = _epoch_order(n, seed, epoch, device), epoch
-            idx = order[k * bs:(k + 1) * bs]
-            x, y = data.x[idx], data.y[idx]
-            torch.manual_seed(seed * 1_000_003 + it)  # dropout (and any other global-RNG use)
-            if augment is not None:
-                x = augment(x, torch.Generator(device=device).manual_seed(seed * 7_919 + it))
+            x, y = next(batches)
+            torch.manual_seed(seed * 1_000_003 + it + 7_777_777 * rank)  # dropout (and any other global-RNG use)
+            if augment is not None:   # drawn for the whole batch, as one process would
+                x = augment(x, torch.Generator(device=device).manual_seed(seed * 7_919 + it),
+                            part=(whole, mine) if whole != len(y) else None)
             lr = schedule.lr_at(it)
             for g in opt.param_groups:
                 g["lr"] = lr * g.get("lr_mult", 1.0)
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(net(x), y)
             for term in loss_terms:
                 loss = loss + term(model)
             opt.zero_grad(set_to_none=True)
@@ -289,7 +311,7 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
                 bar.set_postfix(err=f"{err:.4f}")
             if done % checkpoint_every == 0 and done < schedule.iters:
                 save(done)
-            if deadline is not None and time.time() >= deadline and done < schedule.iters:
+            if deadline is not None and done < schedule.iters and distributed.any_rank(time.time() >= deadline, device):
                 save(done)
                 raise OutOfTime(f"{desc} stopped at iteration {done} of {schedule.iters}")
     finally:

@@ -17,7 +17,7 @@ from importlib import import_module
 from pathlib import Path
 
 from .. import figures as figure_registry
-from .. import params
+from .. import distributed, params
 from ..results import ExperimentResult, publish
 from ..train import check_device
 
@@ -29,6 +29,7 @@ EXPERIMENTS = {
     "pca": "sslkit.experiments.pca",
     "granularity": "sslkit.experiments.granularity",
     "tradeoff": "sslkit.experiments.tradeoff",
+    "alexnet": "sslkit.experiments.alexnet",
 }
 
 
@@ -76,5 +77,7 @@ def run(name: str, parameters: dict, *, fixed: dict | None = None, fixed_by: str
         raise ValueError(f"experiment {name!r} needs parameter(s) {params.missing(experiment.run, kwargs)}")
     check_device(kwargs.get("device"))
     result = experiment.run(**kwargs)
+    if not distributed.is_main():   # under torchrun, rank 0 alone publishes
+        return Outcome(result, {}, None)
     drawn = figure_registry.draw(result)
     return Outcome(result, drawn, publish(result, drawn, out))

@@ -19,9 +19,11 @@ STAGES = ("baseline", "ssl", "finetune")
 class Sizes:
     """How long one profile trains a network, in Caffe iterations (one mini-batch each), how
     much data it uses (``train``/``test``: n samples spread over the split; None: all of it),
-    how often each stage is evaluated on the test split (``evals`` times, the last at its end)
-    and by how much a shortened SSL stage multiplies every group-Lasso strength
-    (``strength``), so that groups reach zero within it (recorded with every result)."""
+    how often each stage is evaluated on the test split (``evals`` times, the last at its end),
+    by how much a shortened SSL stage multiplies every group-Lasso strength
+    (``strength``), so that groups reach zero within it (recorded with every result), and
+    for ImageNet-layout data the size images are warped to before cropping (``resize``;
+    None: 256)."""
 
     baseline: int
     ssl: int
@@ -30,6 +32,7 @@ class Sizes:
     test: int | None = None
     evals: int = 10
     strength: float = 1.0
+    resize: int | None = None
 
     def override(self, **changes) -> "Sizes":
         """A copy with ``changes`` applied; ``None`` values are ignored."""
@@ -59,7 +62,8 @@ class Network:
         solvers: the authors' solver per stage (``baseline``, ``ssl``, ``finetune``).
         sizes: per profile (``smoke``, ``quick``, ``paper``), how long each stage trains.
         paper_error: the paper's baseline top-1 test error, %.
-        augment: ``(x, generator) -> x`` on each training batch (None: none).
+        augment: ``(x, generator, part=None) -> x`` on each training batch (None: none; see
+            :func:`sslkit.train.train`).
         multipliers: per-parameter lr and weight-decay multipliers (none: all 1).
         flush_denormal: train with denormal floats flushed to zero on the CPU (where tiny
             initial weights make them common and slow).
