@@ -334,11 +334,7 @@ class FolderData(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         x = _warp(self.paths[i], self.resize)
-        if not self.train:
-            c = crop_size(self.resize)
-            top = (self.resize - c) // 2
-            x = x[:, top:top + c, top:top + c]
-        return x, self.labels[i]
+        return (x if self.train else _centre_crop(x)), self.labels[i]
 
     def subset(self, n: int | None) -> "FolderData":
         """``n`` samples evenly spaced over the split (all when None or larger)."""
@@ -380,22 +376,26 @@ def imagenet(train: bool = True, *, data_root: str | os.PathLike | None = None, 
     if normalize != "mean":
         raise ValueError(f"ImageNet's normalize must be 'mean', got {normalize!r}")
     folder = imagenet_folder(settings.data_root(data_root))
-    classes = sorted(d.name for d in (folder / "train").iterdir() if d.is_dir()) if not train else None
     split = folder / IMAGENET_SPLITS[train]
     cache = settings.cache_dir() / "decoded" / f"{folder.name}-{split.name}-{resize}.pt"
     decoded = load_cached(cache) if cache.exists() and cache.stat().st_mtime >= split.stat().st_mtime else None
     if decoded is None:
+        classes = None if train else sorted(d.name for d in (folder / "train").iterdir() if d.is_dir())
         samples = check_image_folder(split, classes)
         if len(samples) > IN_MEMORY_MAX:        # ILSVRC 2012: read from disk as training goes
             return FolderData(samples, resize, train=train, device=device)
         decoded = _decode_warped(samples, resize, f"decoding {folder.name}/{split.name}")
         atomic_torch_save(decoded, cache)
     x, y = decoded[0].to(device), decoded[1].to(device)
-    if train:
-        return TensorData(x, y)
-    c = crop_size(resize)
-    top = (resize - c) // 2
-    return TensorData(_subtract_mean(x[:, :, top:top + c, top:top + c]), y)
+    return TensorData(x, y) if train else TensorData(_subtract_mean(_centre_crop(x)), y)
+
+
+def _centre_crop(x: torch.Tensor) -> torch.Tensor:
+    """The centre :func:`crop_size` window of images (..., C, R, R) warped to R x R."""
+    r = x.shape[-1]
+    c = crop_size(r)
+    top = (r - c) // 2
+    return x[..., top:top + c, top:top + c]
 
 
 def _subtract_mean(x: torch.Tensor) -> torch.Tensor:

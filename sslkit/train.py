@@ -271,10 +271,10 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
             distributed.barrier()   # no rank goes on (or resumes) before the checkpoint is there
 
     n, bs = len(data), schedule.batch_size
-    mine = distributed.share(min(bs, n))   # this process's part of every batch (all of it for one)
+    whole = min(bs, n)
+    mine = distributed.share(whole)   # this process's part of every batch (all of it for one)
     rank = distributed.world()[0]
     net = distributed.wrap(model)
-    whole = min(bs, n)
     batches = data.batches(idx[mine] for idx in batch_indices(n, bs, seed, start, schedule.iters, device))
     t0 = time.perf_counter()
     model.train()

@@ -54,7 +54,7 @@ def compare(measured: pd.DataFrame, device: str) -> pd.DataFrame:
     for r in sorted(measured["table4 row"].unique()):
         prow = paper.table4_row(int(r))
         m = measured[(measured["table4 row"] == r) & (measured["threads"] == 1)].set_index("layer")
-        key = "speedup gemm: csr" if prow["method"] == "l1" else "speedup gemm: compact"
+        key = timing.answering_speedup(prow["method"])
         stat = "sparsity" if prow["method"] == "l1" else "column sparsity"
         out.append({"table4 row": r, "method": prow["method"], "statistic": stat + " % (paper)",
                     **dict(zip(layers, prow.get("sparsity", prow.get("column_sparsity"))))})

@@ -44,11 +44,11 @@ def run(sweeps: dict, *, margin: float = 0.2, seeds: list | None = None, profile
         strengths = [float(s) for s in sweep["strengths"]]
         context = _context(table.network, profile, seed, data_root, device, force, progress)
         base = pipeline.baseline(context)
-        mine = []
-        for s in strengths:
+
+        def trained(ctx, base, s):   # the sweep's spec at strength s, from baseline ``base``
             spec = pipeline.scale_spec(sweep["spec"], s)
-            one = pipeline.ssl(context, pipeline.Regularization(spec, weighted, mode, threshold), base)
-            mine.append(_point(name, s, seed, one, layers))
+            return pipeline.ssl(ctx, pipeline.Regularization(spec, weighted, mode, threshold), base)
+        mine = [_point(name, s, seed, trained(context, base, s), layers) for s in strengths]
         points += mine
         rows = [pick(prow, mine, margin) for prow in table.rows[1:]]
         picked += rows
@@ -58,8 +58,7 @@ def run(sweeps: dict, *, margin: float = 0.2, seeds: list | None = None, profile
                     repeats.append(next(p for p in mine if p["strength"] == row["strength"]) | {"row": row["row"]})
                     continue
                 ctx = _context(table.network, profile, sd, data_root, device, force, progress)
-                spec = pipeline.scale_spec(sweep["spec"], row["strength"])
-                one = pipeline.ssl(ctx, pipeline.Regularization(spec, weighted, mode, threshold), pipeline.baseline(ctx))
+                one = trained(ctx, pipeline.baseline(ctx), row["strength"])
                 repeats.append(_point(name, row["strength"], sd, one, layers) | {"row": row["row"]})
         meta_data[name], schedules[name] = context.data.description, context.schedule_note()
     points = pd.DataFrame(points).drop(columns="dense FLOP")
