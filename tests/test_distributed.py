@@ -18,6 +18,7 @@ SCRIPT = textwrap.dedent('''
     from sslkit.train import OutOfTime, Schedule, train
 
     out, mode = sys.argv[1], sys.argv[2]
+    torch.set_default_dtype(torch.float64)   # rounding far below what a wrong share or order would change
     distributed.init()
     g = torch.Generator().manual_seed(1)
     data = TensorData(torch.rand(96, 1, 28, 28, generator=g), torch.randint(0, 10, (96,), generator=g))
