@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import paper
+from . import paper, timing
 from .results import ExperimentResult
 
 FIGURES: dict[str, Callable] = {}
@@ -167,12 +167,11 @@ def ssl_speedup(result: ExperimentResult):
 def platform_speedups(result: ExperimentResult):
     """Figure 7(c) from our own training: per platform (CPU thread counts, GPUs), the mean
     speedup over conv1-conv5 of each trained row (CSR for l1, compact GEMM for SSL), and the
-    paper's Table 4 row 1 / row 2 averages for reference (CPU 1 thread and GPU)."""
+    paper's Table 4 row 1 / row 2 averages on its Xeon (1 thread) for reference."""
     import matplotlib.pyplot as plt
 
     speed = result.tables["speed"]
-    speed = speed.assign(speedup=np.where(speed["method"] == "l1", speed["speedup gemm: csr"],
-                                          speed["speedup gemm: compact"]))
+    speed = speed.assign(speedup=speed.apply(lambda line: line[timing.answering_speedup(line["method"])], axis=1))
     mean = speed.groupby(["platform", "table4 row", "method"], sort=False)["speedup"].mean().reset_index()
     platforms = list(dict.fromkeys(mean["platform"]))
     rows = list(dict.fromkeys(zip(mean["table4 row"], mean["method"])))
@@ -191,6 +190,30 @@ def platform_speedups(result: ExperimentResult):
     ax.tick_params(axis="x", labelsize=7)
     ax.legend(fontsize=7)
     return _finish(fig, f"l1 (CSR) vs SSL (compact GEMM) per platform, learned sparsity ({result.meta['profile']})")
+
+
+@register("figure7a_2d_filters")
+def filters2d_sweep(result: ExperimentResult):
+    """Figure 7(a): per conv layer, the 2-D filter sparsity (left) and the FLOP of 2-D
+    convolutions saved as a share of all conv FLOP, with the total (right), against the top-1
+    error of each point of the sweep; the baseline's error as a dashed vertical line."""
+    import matplotlib.pyplot as plt
+
+    points = result.tables["points"]
+    swept = points.iloc[1:].sort_values("error %")
+    layers = [c[len("2D-filter sparsity % "):] for c in points if c.startswith("2D-filter sparsity % ")]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, prefix, ylabel in ((axes[0], "2D-filter sparsity % ", "% 2-D filter sparsity"),
+                               (axes[1], "FLOP saved % ", "% FLOP saved (of all conv FLOP)")):
+        for layer in layers:
+            ax.plot(swept["error %"], swept[prefix + layer], marker="o", label=layer)
+        if prefix.startswith("FLOP"):
+            ax.plot(swept["error %"], swept["FLOP saved %"], marker="s", color="k", label="total")
+        ax.axvline(points.iloc[0]["error %"], color="k", ls="--", lw=1, label="baseline error")
+        ax.set(xlabel="% top-1 error", ylabel=ylabel)
+        ax.legend(fontsize=7)
+    return _finish(fig, f"2-D-filter-wise SSL on {result.meta['model']} ({result.meta['profile']}; "
+                        f"{result.meta['data'].split(' from ')[0]})")
 
 
 @register("figure6_depth")

@@ -159,3 +159,36 @@ class GroupLasso:
         if self.mode == "proximal":
             self.prox(optimizer.param_groups[0]["lr"])
         self.zero_small()
+
+
+
+def edge_strength(layers: nn.Module | list[nn.Module], structure: str, fraction: float, shrink: float, *,
+                  weighted: bool = False) -> float:
+    """The one strength at which the proximal update alone zeroes ``fraction`` of the groups of
+    ``layers`` (a conv or linear layer, or several sharing one strength).
+
+    Each proximal step shrinks a group's norm by ``lr * lambda * c_g`` (see :meth:`GroupLasso.prox`),
+    so a stage whose learning rates sum to ``shrink`` zeroes, with no data gradient, every group
+    whose norm is at most ``shrink * lambda * c_g``. The data gradient holds some of them up, so a
+    trained stage reaches less sparsity than ``fraction``: it is a calibration of the strength, not
+    a prediction of the result.
+
+    Args:
+        layers: conv or linear layers (their conv groups are respected).
+        structure: see :mod:`sslkit.groups` (``depth``: one group per layer).
+        fraction: the share of all their groups to zero, in [0, 1].
+        shrink: the sum of the learning rates of the stage's steps (``sum(schedule.lr_at(t))``).
+        weighted: whether each group's norm is weighted by sqrt(group size) (c_g), as in :class:`Term`.
+    Returns:
+        lambda: the ``fraction`` quantile of norm / c_g over all the groups, divided by ``shrink``.
+    """
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
+    if not shrink > 0:
+        raise ValueError(f"shrink (the sum of the stage's learning rates) must be > 0, got {shrink!r}")
+    scaled = []
+    for m in ([layers] if isinstance(layers, nn.Module) else list(layers)):
+        w, g = m.weight.detach().double(), module_groups(m)
+        c = math.sqrt(group_size(w, structure, g)) if weighted else 1.0
+        scaled.append(group_norms(w, structure, g).flatten() / c)
+    return float(torch.quantile(torch.cat(scaled), fraction)) / shrink

@@ -30,6 +30,7 @@ EXPERIMENTS = {
     "granularity": "sslkit.experiments.granularity",
     "tradeoff": "sslkit.experiments.tradeoff",
     "alexnet": "sslkit.experiments.alexnet",
+    "filters2d": "sslkit.experiments.filters2d",
 }
 
 
