@@ -117,3 +117,23 @@ def test_no_point_without_loss_saves_nothing_and_deviates(tmp_path):
     rep = rep[rep["item"] == "Figure 7(a)"].set_index("quantity")
     assert rep.loc["FLOP saved % with no accuracy loss", "ours"] == 0.0
     assert rep.loc["lowest top-1 error's change from the baseline, pp", "verdict"] == "deviates"
+
+
+@pytest.mark.parametrize("error5, listed", [(40.5, True), (45.0, False)])
+def test_alexnet5_speedup_is_reported_only_without_accuracy_loss(tmp_path, error5, listed):
+    """Figure 7(a)'s text: AlexNet 5 gets 1.4x with no loss. Our row 5's mean CPU speedup counts only
+    when its error is within the tolerance of its baseline's (40.0 here)."""
+    folder = tmp_path / "table4_caffenet10"
+    folder.mkdir()
+    pd.DataFrame([
+        {"table4 row": 0, "method": "baseline", "statistic": "top-1 error % (paper: ImageNet)", "paper": 42.63, "ours": 40.0},
+        {"table4 row": 5, "method": "ssl", "statistic": "top-1 error %", "paper": 42.53, "ours": error5},
+        {"table4 row": 5, "method": "ssl", "statistic": "CPU speedup (CPU, 1 thread)", "paper": "1.00–1.27–1.64–1.68–1.32",
+         "ours": "1.00–1.20–1.40–1.60–1.30"},
+    ]).to_csv(folder / "comparison.csv", index=False)
+    rep = reproduction.numbers(tmp_path)
+    row = rep[(rep["item"] == "Figure 7(a)") & (rep["quantity"] == "layer-wise speedup with no loss")].iloc[0]
+    if listed:
+        assert row["ours"] == 1.3 and row["verdict"] == "reproduced"
+    else:
+        assert pd.isna(row["ours"]) and row["verdict"] == "not run" and "+5.00 pp" in row["note"]
