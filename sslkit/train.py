@@ -278,11 +278,10 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
     batches = data.batches(idx[mine] for idx in batch_indices(n, bs, seed, start, schedule.iters, device))
     t0 = time.perf_counter()
     model.train()
-    bar = progress_bar(range(start, schedule.iters), desc=desc, enabled=progress and rank == 0, initial=start,
-                       total=schedule.iters)
+    bar = progress_bar(desc=desc, enabled=progress and rank == 0, initial=start, total=schedule.iters)
     torch.set_flush_denormal(flush_denormal)
     try:
-        for it in bar:
+        for it in range(start, schedule.iters):   # the bar is advanced by hand: it closes after the final error
             x, y = next(batches)
             torch.manual_seed(seed * 1_000_003 + it + 7_777_777 * rank)  # dropout (and any other global-RNG use)
             if augment is not None:   # drawn for the whole batch, as one process would
@@ -304,6 +303,7 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
             if it % 100 == 0 and not math.isfinite(loss.item()):
                 raise FloatingPointError(f"loss became {loss.item()} at iteration {it}; lower the lr")
             done = it + 1
+            bar.update()
             if test is not None and eval_every and done % eval_every == 0 and done < schedule.iters:
                 err, tl = evaluate(model, test)
                 history.append({"iter": done, "lr": lr, "train_loss": loss.item(), "test_error": err,
@@ -314,12 +314,17 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
             if deadline is not None and done < schedule.iters and distributed.any_rank(time.time() >= deadline, device):
                 save(done)
                 raise OutOfTime(f"{desc} stopped at iteration {done} of {schedule.iters}")
+        elapsed = wall + time.perf_counter() - t0   # training only, as before the final evaluation
+        torch.set_flush_denormal(False)
+        if test is not None:   # the final error, also on the bar's last line
+            final = evaluate(model, test)
+            bar.set_postfix(err=f"{final[0]:.4f}")
     finally:
         torch.set_flush_denormal(False)
         bar.close()
-    result = Result(iters=schedule.iters, wall_s=wall + time.perf_counter() - t0, history=history)
+    result = Result(iters=schedule.iters, wall_s=elapsed, history=history)
     if test is not None:
-        result.test_error, tl = evaluate(model, test)
+        result.test_error, tl = final
         if not history or history[-1]["iter"] != schedule.iters:
             history.append({"iter": schedule.iters, "lr": schedule.lr_at(max(schedule.iters - 1, 0)),
                             "test_error": result.test_error, "test_loss": tl})

@@ -1,6 +1,7 @@
 """Every notebook runs end to end on the smoke profile (papermill), and rejects bad parameters."""
 from pathlib import Path
 
+import pandas as pd
 import papermill as pm
 import pytest
 
@@ -26,8 +27,11 @@ def test_notebook_smoke(nb, tmp_path):
     assert any("image/png" in k for k in kinds)                      # a figure, inline
     assert not any("application/vnd.jupyter.widget-view+json" in k for k in kinds)
     texts = [o["data"]["text/plain"] for o, k in zip(outputs, kinds) if k == {"text/plain"}]
-    if nb.stem == "baselines":
-        assert any(t.startswith("baseline") and "100%|" in t for t in texts), texts
+    if nb.stem == "baselines":   # the bar's last line ends on the final error, the one published
+        line = next((t for t in texts if t.startswith("baseline") and "100%|" in t), None)
+        assert line is not None, texts
+        published = pd.read_csv(settings.results_dir("smoke") / "baseline_lenet" / "baseline.csv")["our error %"]
+        assert f"err={published.iloc[0] / 100:.4f}" in line, (line, published.iloc[0])
     # The report reads what the notebook published (every number listed, whatever is there).
     assert len(reproduction.numbers(settings.results_dir("smoke"))) == len(reproduction.numbers(tmp_path / "none"))
 
