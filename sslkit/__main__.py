@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     headless_cmd.add_argument("--profile", default="paper", choices=profiles.PROFILES)
     headless_cmd.add_argument("--budget-s", type=float, default=None, help="stop (with a checkpoint) after this long")
     headless_cmd.add_argument("--out", default=None, help="results folder (default figures/, smoke: build/figures-smoke)")
+    headless_cmd.add_argument("--jobs", type=int, default=1, help="train the points of each notebook's sweep in this "
+                              "many processes on the same device, then render (default 1: one after another)")
     report = sub.add_parser("report", help="write REPORT.md: every number of the papers, ours beside it, a verdict")
     report.add_argument("--figures", default=None, help="the results folder to read and write into (default figures/)")
     args = ap.parse_args(argv)
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "headless":
         try:
-            left = headless.run(args.notebooks, profile=args.profile, budget_s=args.budget_s, out=args.out)
+            left = headless.run(args.notebooks, profile=args.profile, budget_s=args.budget_s, out=args.out,
+                                jobs=args.jobs)
         except (DataNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

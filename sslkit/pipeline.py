@@ -17,6 +17,7 @@ Under ``torchrun`` only rank 0 writes stages (:mod:`sslkit.distributed`).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -26,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn as nn
+from filelock import FileLock
 
 from . import distributed, models
 from .compact import compact, propagate_zeros
@@ -36,7 +38,7 @@ from .models import Network, Sizes
 from .regularizers import GroupLasso
 from .report import sparsity_report
 from .results import device_name
-from .settings import deadline, run_roots, runs_dir
+from .settings import cache_dir, deadline, run_roots, runs_dir
 from .train import Result, Schedule, default_device, evaluate, seed_everything, train
 
 
@@ -115,7 +117,25 @@ def train_stage(folder: Path, name: str, model: nn.Module, context: Context, sch
     is relative to the roots). Finished stages are kept as ``<name>.pt`` (weights, result, and
     the device that trained them); an interrupted one resumes from its ``<name>.ckpt``. The
     test split is evaluated ``evals`` times (default: the profile's), the last at the end."""
-    final, ckpt = runs_dir() / folder / f"{name}.pt", runs_dir() / folder / f"{name}.ckpt"
+    final = runs_dir() / folder / f"{name}.pt"
+    with _stage_lock(final):   # another process training the same stage: wait for it, then load it
+        return _train_stage(folder, name, final, model, context, schedule, seed=seed, hooks=hooks, evals=evals)
+
+
+def _stage_lock(final: Path):
+    """An inter-process lock on one stage (a file under ``<cache>/locks``, outside the run store),
+    so that concurrent runs of a sweep (``headless --jobs``) train a shared baseline once. Under
+    ``torchrun`` the ranks train a stage together and take no lock."""
+    if distributed.active():
+        return contextlib.nullcontext()
+    locks = cache_dir() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    return FileLock(locks / (hashlib.sha256(str(final.resolve()).encode()).hexdigest()[:24] + ".lock"))
+
+
+def _train_stage(folder: Path, name: str, final: Path, model: nn.Module, context: Context, schedule: Schedule, *,
+                 seed: int, hooks, evals: int | None) -> Result:
+    ckpt = final.with_suffix(".ckpt")
     if context.force:
         for p in (final, ckpt):
             p.unlink(missing_ok=True)

@@ -2,6 +2,8 @@
 stopped by its deadline keeps a checkpoint in the run store and the next call goes on from
 it to the same result as an uninterrupted run; a notebook then renders from the store."""
 
+import pandas as pd
+import pytest
 import torch
 
 from sslkit import experiments, headless, settings
@@ -41,3 +43,39 @@ def test_deadline_stops_with_a_checkpoint_and_the_next_call_goes_on(monkeypatch,
     assert outcome.result.tables["baseline"]["our error %"].iloc[0] == round(100 * plain["result"]["test_error"], 2)
     assert not (tmp_path / "user-cache").exists()                        # rendered from the store, not retrained
     assert settings.deadline() is None                                   # the command leaves no deadline behind
+
+
+def test_parts_cut_a_sweep_into_single_points():
+    _, values, fixed = headless.plan("table1_lenet_filters_channels")
+    points = headless.parts("ssl", values)
+    assert [list(p["runs"]) for p in points] == [[k] for k in values["runs"]]
+    assert all(p["speed"] is False for p in points)                     # the rendering run times
+    assert headless.parts("baseline", {"model": "lenet"}) == [{"model": "lenet"}]   # no sweep declared
+    assert headless.parts("depth", {"strengths": [0.1]}) == [{"strengths": [0.1]}]  # one point: as it is
+
+
+@pytest.mark.slow
+def test_jobs_train_the_sweep_concurrently_to_the_serial_result(monkeypatch, tmp_path):
+    """--jobs 2: the two rows of Table 1 train in two processes, the shared baseline once (the
+    other process waits for it), to the same weights and table as one process one after another."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)          # the same thread count in every process, so the same rounding
+    try:
+        tables = {}
+        for jobs in (2, 1):
+            store = tmp_path / f"store{jobs}"
+            monkeypatch.setenv("SSLKIT_STORE", str(store))
+            monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "unused"))
+            assert headless.run(["table1_lenet_filters_channels"], profile="smoke", out=str(tmp_path / f"fig{jobs}"),
+                                jobs=jobs) == []
+            assert len(list(store.glob("baseline/*/baseline.pt"))) == 1
+            assert len(list(store.glob("ssl/*/finetune.pt"))) == 2
+            table = pd.read_csv(tmp_path / f"fig{jobs}" / "table1_lenet" / "comparison.csv")
+            tables[jobs] = table.drop(columns=[c for c in table if "speedup" in c])   # timing varies
+        for final in (tmp_path / "store1").glob("*/*/*.pt"):
+            a = torch.load(final, weights_only=False)
+            b = torch.load(tmp_path / "store2" / final.relative_to(tmp_path / "store1"), weights_only=False)
+            assert all(torch.equal(v, b["model"][k]) for k, v in a["model"].items()), final
+        pd.testing.assert_frame_equal(tables[1], tables[2])
+    finally:
+        torch.set_num_threads(threads)

@@ -15,6 +15,10 @@ from ..progress import bar
 from ..report import sparsity_report
 from ..results import ExperimentResult, device_name, provenance
 
+# headless --jobs: the sweep's points train in separate processes (see sslkit.headless)
+SWEEP = ("runs",)
+PART = {"threads": [1]}   # one CPU thread count timed, the others by the rendering run
+
 METHODS = ["gemm: dense", "gemm: csr", "gemm: compact"]
 
 

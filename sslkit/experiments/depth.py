@@ -17,6 +17,10 @@ from ..lowering import trace
 from ..results import ExperimentResult, provenance
 from .ssl import end_to_end
 
+# headless --jobs: the sweep's points train in separate processes (see sslkit.headless)
+SWEEP = ("strengths",)
+PART = {"speed": False, "references": []}   # the timing and the references' baselines are left to the rendering run
+
 
 def _convs_per_map(model: nn.Module, input_shape: tuple[int, ...], skip: set[str]) -> dict[str, int]:
     """Conv layers with a non-zero weight per output map size (``"32x32"``: count), shortcuts

@@ -14,6 +14,9 @@ from ..lowering import trace
 from ..regularizers import edge_strength
 from ..results import ExperimentResult, provenance
 
+# headless --jobs: the sweep's points train in separate processes (see sslkit.headless)
+SWEEP = ("fractions", "strengths")
+
 STRUCTURE = "kernel2d"
 
 

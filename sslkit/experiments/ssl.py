@@ -11,6 +11,10 @@ from .. import paper, pipeline, profiles, timing
 from ..report import sparsity_report
 from ..results import ExperimentResult, device_name, provenance
 
+# headless --jobs: the sweep's points train in separate processes (see sslkit.headless)
+SWEEP = ("runs",)
+PART = {"speed": False}   # the timing is left to the rendering run
+
 SPEEDUP = "speedup (1 thread)"  # the report column of measured compact-GEMM speedups
 
 
