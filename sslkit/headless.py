@@ -16,8 +16,8 @@ With ``--jobs N`` the independent runs of a notebook's sweep (the parameter its 
 names in ``SWEEP``: ``strengths``, ``runs``, ``fractions``) train concurrently, in N processes
 on the same device, each one point of the sweep (its results discarded, its stages kept); a
 stage two of them need, such as the baseline, is trained once (a lock per stage) and the others
-wait for it. The whole notebook then runs once more and renders from the stages, so a sweep
-costs about its baseline plus its longest point.
+wait for it. The whole notebook then runs once more and renders from the stages, so that a
+sweep can cost about its baseline plus its longest point.
 """
 from __future__ import annotations
 
