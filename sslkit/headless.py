@@ -97,8 +97,8 @@ def _train_concurrently(name: str, values: dict, fixed: dict, jobs: int) -> list
         return []
     threads = max(1, torch.get_num_threads() // min(jobs, len(points)))
     with ProcessPoolExecutor(min(jobs, len(points)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        done = list(pool.map(_train_part, *zip(*[(name, p, fixed, threads) for p in points])))
-    return [d for d in done if d is not None]
+        done = [pool.submit(_train_part, name, p, fixed, threads) for p in points]
+    return [d.result() for d in done if d.result() is not None]
 
 
 def run(notebooks: list[str], *, profile: str, budget_s: float | None = None, out: str | None = None,

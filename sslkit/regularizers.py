@@ -161,7 +161,6 @@ class GroupLasso:
         self.zero_small()
 
 
-
 def edge_strength(layers: nn.Module | list[nn.Module], structure: str, fraction: float, shrink: float, *,
                   weighted: bool = False) -> float:
     """The one strength at which the proximal update alone zeroes ``fraction`` of the groups of

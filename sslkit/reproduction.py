@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import models, paper
+from .experiments import filters2d
 from .io import write_text
 
 WEN, MAO = "Wen et al. 2016", "Mao et al. 2017"
@@ -91,6 +92,13 @@ def _read(folder: Path, name: str) -> pd.DataFrame | None:
         return pd.read_csv(folder / name)
     except (OSError, ValueError):
         return None
+
+
+def _network_folder(root: Path, prefix: str, name: str) -> str:
+    """The results folder of an AlexNet experiment: ``<prefix>_caffenet`` (ImageNet) when it holds
+    ``name``, else ``<prefix>_caffenet10`` (the stand-in)."""
+    return next((f for f in (f"{prefix}_caffenet", f"{prefix}_caffenet10") if (root / f / name).exists()),
+                f"{prefix}_caffenet10")
 
 
 def _layer_names(key: str, table: paper.PaperTable, n: int) -> list[str]:
@@ -164,8 +172,7 @@ def _table4(root: Path) -> list[Number]:
     if timed is not None:  # the row column was "row" in results written before 2026-11-23
         timed = timed.rename(columns={"table4 row": "row"})
     train = "AlexNet trained with l1 / SSL (the Table 4 stand-in notebook)"
-    trained_folder = next((f for f in ("table4_caffenet", "table4_caffenet10") if (root / f / "comparison.csv").exists()),
-                          "table4_caffenet10")
+    trained_folder = _network_folder(root, "table4", "comparison.csv")
     trained = _read(root / trained_folder, "comparison.csv")
     out, means = [], []
     base = _trained(trained, 0, "top-1 error")
@@ -248,19 +255,17 @@ def _figure7a(root: Path) -> list[Number]:
     """Figure 7(a)'s two claims from the 2-D-filter sweep: the FLOP saved at no accuracy loss, and
     the lowest error's change from the baseline (the stand-in's errors are compared with its own
     baseline)."""
-    folder = next((f for f in ("figure7a_caffenet", "figure7a_caffenet10") if (root / f / "points.csv").exists()),
-                  "figure7a_caffenet10")
+    folder = _network_folder(root, "figure7a", "points.csv")
     points = _read(root / folder, "points.csv")
     why = "the Figure 7(a) notebook (2-D-filter SSL sweep on AlexNet)"
     claims, base_error = paper.FIGURE7A, models.get(paper.TABLE4_NETWORK).paper_error
     saved = best = None
     note_saved = note_best = ""
     if points is not None and len(points) > 1:
-        base, swept = points.iloc[0]["error %"], points.iloc[1:]
-        ok = swept[swept["error %"] <= base]
-        saved = float(ok["FLOP saved %"].max()) if len(ok) else 0.0
-        note_saved = f"points at or below our baseline's error {base:.2f}%: {len(ok)} of {len(swept)}"
-        top = swept.loc[swept["error %"].idxmin()]
+        mine = filters2d.ours(points)
+        base, top = mine["baseline"], mine["best"]
+        saved = float(mine["no_loss"]["FLOP saved %"]) if mine["no_loss"] is not None else 0.0
+        note_saved = f"points at or below our baseline's error {base:.2f}%: {mine['within']} of {mine['swept']}"
         best = round(float(top["error %"]) - base, 2)
         note_best = f"{top['point']}: {top['error %']:.2f}% vs our baseline {base:.2f}%"
     return [_alexnet5_speedup(root),
@@ -277,8 +282,7 @@ def _alexnet5_speedup(root: Path) -> Number:
     """The text beside Figure 7(a): AlexNet 5 (Table 4 row 5, shape-wise) gets 1.4x layer-wise with
     no accuracy loss. Ours: the mean learned-sparsity CPU speedup (1 thread) of our row 5, when its
     error is within the "error increase" tolerance of its baseline."""
-    folder = next((f for f in ("table4_caffenet", "table4_caffenet10") if (root / f / "comparison.csv").exists()),
-                  "table4_caffenet10")
+    folder = _network_folder(root, "table4", "comparison.csv")
     trained = _read(root / folder, "comparison.csv")
     err, base = _trained(trained, 5, "top-1 error"), _trained(trained, 0, "top-1 error")
     speed = _trained(trained, 5, "CPU speedup (CPU, 1 thread)")
