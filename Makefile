@@ -4,7 +4,7 @@
 PYTHON_SYS ?= python3
 VENV       ?= .venv
 PY         := $(VENV)/bin/python
-PROFILE    ?= quick
+PROFILE    ?= converged
 # Where the data lives (MNIST/, cifar10-jpeg/ ...). Empty: $$SSLKIT_DATA, then ../shared/data,
 # then ~/.cache/sslkit/data (sslkit.settings.data_root looks there).
 DATA       ?= $(SSLKIT_DATA)

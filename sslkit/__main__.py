@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list the experiments")
     run = sub.add_parser("run", help="run one experiment, print its tables, write them to figures/")
     run.add_argument("experiment")
-    run.add_argument("--profile", default="quick", choices=profiles.PROFILES)
+    run.add_argument("--profile", default=profiles.DEFAULT, choices=profiles.PROFILES)
     run.add_argument("--data-root", default=None, help="data root (else $SSLKIT_DATA, else ../shared/data, else ~/.cache/sslkit/data)")
     run.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     run.add_argument("--seed", type=int, default=0)

@@ -3,7 +3,7 @@
     python -m sslkit.bench layers [--table4-rows 1 2 4 5] [--threads 1 2] [--device cpu|cuda] [--out F.csv]
     python -m sslkit.bench layers --model NAME --weights trained.pt      # a trained network's convs
     python -m sslkit.bench step --models NAME [NAME ...]                 # SSL step vs plain step
-    python -m sslkit.bench train --models convnet resnet20               # trainer vs a minimal loop
+    python -m sslkit.bench train --models convnet resnet20               # trainer fp32/bf16 vs a plain loop
     python -m sslkit.bench compact --models densenet121                  # compaction wall time (64x64)
     python -m sslkit.bench network --model lenet --weights trained.pt    # forward latency dense vs compacted
 
@@ -28,6 +28,7 @@ from .experiments import speed
 from .regularizers import GroupLasso
 from .data import TensorData
 from .results import device_name
+from .runtime import Runtime
 from .train import check_device, default_device, train
 
 SHOW = ["table4 row", "method", "layer", "threads", "element sparsity %", "ideal speedup", "speedup gemm: csr",
@@ -126,28 +127,33 @@ def step_times(name: str, *, lam: float = 1e-3, batch: int | None = None, min_ru
     return out
 
 
-def train_throughput(name: str, *, iters: int = 30, repeats: int = 3, device: str | None = None) -> dict:
-    """Training images/s of sslkit's trainer against a minimal PyTorch loop on network ``name``:
-    same solver, batch and augmentation, data resident on the device. The two are timed
-    interleaved (loop, trainer, loop, trainer, ...) after a warm-up, ``repeats`` times each.
+def train_throughput(name: str, *, iters: int = 30, repeats: int = 3, device: str | None = None,
+                     precisions: tuple[str, ...] = ("fp32", "bf16")) -> dict:
+    """Training images/s of sslkit's trainer in each of ``precisions`` against a plain PyTorch
+    loop at the best configuration (bf16 autocast and channels-last where the device has
+    bf16, else fp32) on network ``name``: same solver, batch and augmentation, data resident on
+    the device. All are timed interleaved (loop, trainer fp32, trainer bf16, loop, ...) after a
+    warm-up, ``repeats`` times each.
 
     Returns:
-        The median images/s of each, their min and max, and the ratio trainer / loop.
+        The median images/s of each, their min and max, and the ratio of each trainer to the loop.
     """
     network = models.get(name)
     dev = torch.device(device) if device else default_device()
+    best = Runtime.resolve(dev, "bf16")
     solver = network.solvers["baseline"]
     bs, n = solver.batch_size, solver.batch_size * 8
     g = torch.Generator().manual_seed(0)
-    data = TensorData(torch.randn(n, *network.input_shape, generator=g).to(dev),
-                      torch.randint(0, 10, (n,), generator=g).to(dev))
+    x_all = torch.randn(n, *network.input_shape, generator=g).to(dev)
+    y_all = torch.randint(0, 10, (n,), generator=g).to(dev)
 
     def sync():
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
     def loop(steps: int) -> float:
-        net = network.build().to(dev)
+        net = best.prepare(network.build().to(dev))
+        x_data = best.memory_format(x_all)
         opt = torch.optim.SGD(net.parameters(), lr=solver.lr, momentum=solver.momentum,
                               weight_decay=solver.weight_decay)
         gen = torch.Generator().manual_seed(1)
@@ -156,10 +162,11 @@ def train_throughput(name: str, *, iters: int = 30, repeats: int = 3, device: st
         t0 = time.perf_counter()
         for _ in range(steps):
             idx = torch.randint(0, n, (bs,), generator=gen).to(dev)
-            x, y = data.x[idx], data.y[idx]
+            x, y = x_data[idx], y_all[idx]
             if network.augment is not None:
                 x = network.augment(x, gen)
-            loss = F.cross_entropy(net(x), y)
+            with best.autocast():
+                loss = F.cross_entropy(net(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -167,25 +174,31 @@ def train_throughput(name: str, *, iters: int = 30, repeats: int = 3, device: st
         torch.set_flush_denormal(False)
         return steps * bs / (time.perf_counter() - t0)
 
-    def trainer(steps: int) -> float:
-        net = network.build().to(dev)
+    def trainer(steps: int, precision: str) -> float:
+        rt = Runtime.resolve(dev, precision)
+        net = rt.prepare(network.build().to(dev))
+        data = TensorData(rt.memory_format(x_all), y_all)
         sync()
         t0 = time.perf_counter()
         train(net, data, solver.schedule(steps), param_groups=network.param_groups(net), progress=False,
-              augment=network.augment, flush_denormal=network.flush_denormal)
+              augment=network.augment, flush_denormal=network.flush_denormal, precision=precision)
         sync()
         return steps * bs / (time.perf_counter() - t0)
 
-    loop(3), trainer(3)                                   # warm-up
-    runs = {"loop": [], "trainer": []}
+    timed = {"loop": loop, **{f"trainer {p}": (lambda steps, p=p: trainer(steps, p)) for p in precisions}}
+    for fn in timed.values():                             # warm-up
+        fn(3)
+    runs = {key: [] for key in timed}
     for _ in range(repeats):
-        runs["loop"].append(loop(iters))
-        runs["trainer"].append(trainer(iters))
-    out = {"model": name, "device": device_name(dev), "batch": bs, "iterations": iters, "repeats": repeats}
+        for key, fn in timed.items():
+            runs[key].append(fn(iters))
+    out = {"model": name, "device": device_name(dev), "batch": bs, "iterations": iters, "repeats": repeats,
+           "loop precision": best.precision}
     for key, values in runs.items():
         out[f"{key} img/s"] = statistics.median(values)
         out[f"{key} min"], out[f"{key} max"] = min(values), max(values)
-    out["trainer / loop"] = out["trainer img/s"] / out["loop img/s"]
+    for p in precisions:
+        out[f"trainer {p} / loop"] = out[f"trainer {p} img/s"] / out["loop img/s"]
     return out
 
 
@@ -259,7 +272,8 @@ def main(argv=None) -> int:
     st.add_argument("--models", nargs="+", required=True, choices=sorted(models.NETWORKS))
     st.add_argument("--min-run-time", type=float, default=2.0)
     st.add_argument("--out", default=None)
-    tr = sub.add_parser("train", help="training images/s: sslkit's trainer vs a minimal PyTorch loop")
+    tr = sub.add_parser("train", help="training images/s: sslkit's trainer (fp32, bf16) vs a plain PyTorch loop "
+                        "(bf16 autocast + channels-last where the device has bf16)")
     tr.add_argument("--models", nargs="+", required=True, choices=sorted(models.NETWORKS))
     tr.add_argument("--iters", type=int, default=30)
     tr.add_argument("--repeats", type=int, default=3)

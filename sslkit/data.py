@@ -431,7 +431,7 @@ def crop_flip_mean(x: torch.Tensor, generator: torch.Generator, part: tuple[int,
     b, _, r, _ = x.shape
     c = crop_size(r)
     out = _subtract_mean(_crop(x, *_draws(b, r - c + 1, generator, x.device, part), c))
-    return out.contiguous(memory_format=torch.channels_last if x.device.type == "cuda" else torch.contiguous_format)
+    return _contiguous(out, channels_last=x.device.type == "cuda" or _is_channels_last(x))
 
 
 LOADERS = {"mnist": mnist, "cifar10": cifar10, "imagenet": imagenet}
@@ -490,4 +490,15 @@ def pad_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4,
     synchronization); ``part``: see :func:`_draws`."""
     h = x.shape[2]
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    return _crop(padded, *_draws(x.shape[0], 2 * pad + 1, generator, x.device, part), h).contiguous()
+    out = _crop(padded, *_draws(x.shape[0], 2 * pad + 1, generator, x.device, part), h)
+    return _contiguous(out, channels_last=_is_channels_last(x))
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    """Whether a batch is laid out channels-last (NHWC) rather than NCHW."""
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+def _contiguous(x: torch.Tensor, *, channels_last: bool) -> torch.Tensor:
+    """``x`` contiguous, channels-last or NCHW (augmented batches keep the layout of their input)."""
+    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)

@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 from filelock import FileLock
 
-from . import distributed, models
+from . import distributed, models, profiles
 from .compact import compact, propagate_zeros
 from .data import Splits, TensorData, load
 from .io import atomic_torch_save, load_cached
@@ -38,6 +38,7 @@ from .models import Network, Sizes
 from .regularizers import GroupLasso
 from .report import sparsity_report
 from .results import device_name
+from .runtime import Runtime
 from .settings import cache_dir, deadline, run_roots, runs_dir
 from .train import Result, Schedule, default_device, evaluate, seed_everything, train
 
@@ -54,10 +55,22 @@ class Context:
     seed: int = 0
     force: bool = False
     progress: bool = True
+    runtime: Runtime | None = None
 
     @property
     def device(self) -> torch.device:
         return self.data.train.device
+
+    @property
+    def precision(self) -> str:
+        """The precision stages train in (``fp32`` or ``bf16``, after any fall-back)."""
+        return self.runtime.precision if self.runtime else "fp32"
+
+    def schedule(self, stage: str, iters: int | None = None) -> Schedule:
+        """The network's solver of ``stage`` under this profile, run for ``iters`` (None: the
+        profile's size of that stage)."""
+        return self.network.schedule(stage, getattr(self.sizes, stage) if iters is None else iters,
+                                     profile=self.profile)
 
     def schedule_note(self, stages: tuple[str, ...] = ("baseline", "ssl", "finetune")) -> str:
         """For every result's provenance: whether ``stages`` run as long as in the paper
@@ -71,11 +84,12 @@ class Context:
         return f"shortened schedule: {ours} iterations ({names}; paper profile: {theirs})"
 
 
-def setup(model: str, profile: str = "quick", *, data_root=None, device: str | None = None, seed: int = 0,
-          force: bool = False, progress: bool = True, **sizes) -> Context:
+def setup(model: str, profile: str = profiles.DEFAULT, *, data_root=None, device: str | None = None, seed: int = 0,
+          force: bool = False, progress: bool = True, precision: str | None = None, **sizes) -> Context:
     """The :class:`Context` of network ``model`` under ``profile``: its data loaded on
     ``device`` (default: CUDA when available) and the profile's sizes with ``sizes`` overrides
-    (``baseline``, ``ssl``, ``finetune``, ``train``, ``test``; None: the profile's).
+    (``baseline``, ``ssl``, ``finetune``, ``train``, ``test``; None: the profile's), trained in
+    ``precision`` (None: the profile's, see :mod:`sslkit.runtime`).
 
     Raises:
         ValueError: an unknown network, profile or size. DataNotFoundError: missing data.
@@ -83,18 +97,26 @@ def setup(model: str, profile: str = "quick", *, data_root=None, device: str | N
     network = models.get(model)
     chosen = network.profile_sizes(profile, **sizes)
     dev = torch.device(device) if device else default_device()
+    runtime = Runtime.resolve(dev, precision or chosen.precision)
     data = load(network.dataset, network.normalize, train=chosen.train, test=chosen.test,
                 data_root=data_root, device=dev, resize=chosen.resize)
-    if dev.type == "cuda":   # TF32 matrix units and channels-last tensors (recorded in the provenance)
+    if dev.type == "cuda":   # TF32 matrix units (recorded in the provenance)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        data = data._replace(train=_channels_last(data.train), test=_channels_last(data.test))
-    return Context(network, profile, chosen, data, seed, force, progress)
+    if runtime.channels_last:
+        data = data._replace(train=_laid_out(data.train, runtime), test=_laid_out(data.test, runtime))
+    return Context(network, profile, chosen, data, seed, force, progress, runtime)
 
 
-def _channels_last(split: TensorData) -> TensorData:
-    if not isinstance(split, TensorData) or split.x.dim() != 4:   # a FolderData is made channels-last per batch
+def _laid_out(split: TensorData, runtime: Runtime) -> TensorData:
+    if not isinstance(split, TensorData):   # a FolderData is made channels-last per batch
         return split
-    return TensorData(split.x.contiguous(memory_format=torch.channels_last), split.y)
+    return TensorData(runtime.memory_format(split.x), split.y)
+
+
+def _precision_key(context: Context) -> dict:
+    """The precision's part of a stage key: none for fp32 (every stage trained before precisions
+    existed was fp32, and keeps its key), ``{"precision": ...}`` otherwise."""
+    return {} if context.precision == "fp32" else {"precision": context.precision}
 
 
 # ---------------------------------------------------------------------------- cached stages
@@ -145,8 +167,8 @@ def _train_stage(folder: Path, name: str, final: Path, model: nn.Module, context
     if saved is not None:
         model.load_state_dict(saved["model"])
         return Result(**saved["result"])
-    if context.device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
+    if context.runtime is not None:
+        context.runtime.prepare(model)
     earlier = None if context.force else _find(folder, f"{name}.ckpt")
     if earlier is not None and earlier != ckpt and distributed.is_main():   # resume from the store's checkpoint
         ckpt.parent.mkdir(parents=True, exist_ok=True)
@@ -156,7 +178,7 @@ def _train_stage(folder: Path, name: str, final: Path, model: nn.Module, context
                 augment=context.network.augment, eval_every=max(schedule.iters // (evals or context.sizes.evals), 1),
                 checkpoint=ckpt, checkpoint_every=max(min(1000, schedule.iters // 4), 1),
                 param_groups=context.network.param_groups(model), progress=context.progress, desc=name,
-                deadline=deadline(), flush_denormal=context.network.flush_denormal)
+                deadline=deadline(), flush_denormal=context.network.flush_denormal, precision=context.precision)
     res.device = device_name(context.device) + (f" x{distributed.world()[1]} processes" if distributed.active() else "")
     if distributed.is_main():
         atomic_torch_save({"model": model.state_dict(), "result": res.as_dict()}, final)
@@ -179,7 +201,7 @@ def baseline_dir(context: Context) -> Path:
     return run_dir("baseline", dict(
         model=context.network.name, sizes={"baseline": s.baseline, "train": s.train, "test": s.test},
         seed=context.seed, data=context.data.identity,
-        solver=context.network.schedule("baseline", s.baseline), multipliers=context.network.multipliers))
+        solver=context.schedule("baseline"), multipliers=context.network.multipliers, **_precision_key(context)))
 
 
 def baseline(context: Context) -> tuple[nn.Module, Result]:
@@ -187,8 +209,7 @@ def baseline(context: Context) -> tuple[nn.Module, Result]:
     every experiment that starts from it). Returns the network and its training result."""
     seed_everything(context.seed)
     net = context.network.build().to(context.device)
-    res = train_stage(baseline_dir(context), "baseline", net, context,
-                      context.network.schedule("baseline", context.sizes.baseline), seed=context.seed)
+    res = train_stage(baseline_dir(context), "baseline", net, context, context.schedule("baseline"), seed=context.seed)
     return net, res
 
 
@@ -240,11 +261,11 @@ class SSLRun:
 def ssl_dir(context: Context, regularization: Regularization) -> Path:
     """The cache folder of one SSL run (its SSL and fine-tuning stages)."""
     network, sizes = context.network, context.sizes
-    key = dict(model=network.name, spec=regularization.spec, sizes=vars(sizes), seed=context.seed,
+    key = dict(model=network.name, spec=regularization.spec, sizes=sizes.key(), seed=context.seed,
                data=context.data.identity, weighted=regularization.weighted,
                mode=regularization.mode, threshold=regularization.threshold,
-               solvers=(network.schedule("ssl", sizes.ssl), network.schedule("finetune", sizes.finetune)),
-               baseline=baseline_dir(context).name)
+               solvers=(context.schedule("ssl"), context.schedule("finetune")),
+               baseline=baseline_dir(context).name, **_precision_key(context))
     return run_dir("ssl", key)
 
 
@@ -263,7 +284,7 @@ def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module,
     strengths are multiplied by the profile's ``sizes.strength`` (1 but in shortened profiles)."""
     network, sizes, dev = context.network, context.sizes, context.device
     base_net, base_res = base
-    ssl_schedule, finetune_schedule = network.schedule("ssl", sizes.ssl), network.schedule("finetune", sizes.finetune)
+    ssl_schedule, finetune_schedule = context.schedule("ssl"), context.schedule("finetune")
     folder = ssl_dir(context, regularization)
     net = network.build().to(dev)
     net.load_state_dict(base_net.state_dict())

@@ -25,8 +25,9 @@ from . import distributed
 from .data import FolderData, TensorData
 from .io import atomic_torch_save, load_cached
 from .progress import bar as progress_bar
+from .runtime import Runtime
 
-POLICIES = ("fixed", "step", "multistep", "inv")
+POLICIES = ("fixed", "step", "multistep", "inv", "poly")
 
 
 @dataclass
@@ -37,7 +38,8 @@ class Schedule:
         iters: iterations to run (``max_iter``).
         lr: ``base_lr``.
         policy: ``fixed``, ``step`` (lr * gamma^floor(it/stepsize)), ``multistep`` (lr * gamma^k
-            after the k-th of ``stepvalues``) or ``inv`` (lr * (1 + gamma*it)^-power).
+            after the k-th of ``stepvalues``), ``inv`` (lr * (1 + gamma*it)^-power) or ``poly``
+            (lr * (1 - it/iters)^power: with power 1, a linear decay to zero over the run).
         gamma, power, stepsize, stepvalues: the policy's parameters.
         momentum, weight_decay: SGD's.
         batch_size: training batch size.
@@ -71,6 +73,8 @@ class Schedule:
             return self.lr * self.gamma ** (it // self.stepsize)
         if self.policy == "multistep":
             return self.lr * self.gamma ** sum(it >= s for s in self.stepvalues)
+        if self.policy == "poly":
+            return self.lr * max(1.0 - it / max(self.iters, 1), 0.0) ** self.power
         return self.lr * (1.0 + self.gamma * it) ** (-self.power)
 
 
@@ -211,7 +215,7 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
           augment: Callable | None = None, eval_every: int = 0,
           checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1000,
           param_groups: list[dict] | None = None, progress: bool = True, desc: str = "train",
-          deadline: float | None = None, flush_denormal: bool = False) -> Result:
+          deadline: float | None = None, flush_denormal: bool = False, precision: str = "fp32") -> Result:
     """Train ``model`` in place with SGD + momentum on ``schedule``.
 
     Args:
@@ -239,6 +243,9 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
             several processes train; None: no deadline).
         flush_denormal: treat denormal floats as zero on the CPU while training (they can slow
             a CPU several-fold and change nothing measurable).
+        precision: ``fp32``, or ``bf16``: the forward pass and the data loss under bfloat16
+            autocast, everything else (weights, gradients, optimizer, hooks) in float32 (see
+            :mod:`sslkit.runtime`; falls back to fp32 where the device has no native bfloat16).
     Returns:
         A :class:`Result` with the final test error, wall time and evaluation history.
     Raises:
@@ -247,6 +254,7 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
     """
     loss_terms, after_backward, post_step = (_calls(hooks, n) for n in ("loss_term", "after_backward", "post_step"))
     device = data.device
+    autocast = Runtime.resolve(device, precision).autocast
     params = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
     params = [{**g, "weight_decay": schedule.weight_decay * g.get("decay_mult", 1.0)} for g in params]
     opt = torch.optim.SGD(params, lr=schedule.lr, momentum=schedule.momentum,
@@ -290,8 +298,9 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
             lr = schedule.lr_at(it)
             for g in opt.param_groups:
                 g["lr"] = lr * g.get("lr_mult", 1.0)
-            loss = F.cross_entropy(net(x), y)
-            for term in loss_terms:
+            with autocast():
+                loss = F.cross_entropy(net(x), y)
+            for term in loss_terms:   # in float32, outside the autocast
                 loss = loss + term(model)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -80,7 +80,7 @@ def comparison(base_error: float, rows: dict, reports: dict, speed: pd.DataFrame
     return pd.DataFrame(out)
 
 
-def run(model: str = "caffenet10", runs: dict | None = None, *, profile: str = "quick", seed: int = 0,
+def run(model: str = "caffenet10", runs: dict | None = None, *, profile: str = profiles.DEFAULT, seed: int = 0,
         data_root: str | None = None, device: str | None = None, baseline_iters: int | None = None,
         ssl_iters: int | None = None, finetune_iters: int | None = None, mode: str = "subgradient",
         threshold: float = 1e-4, threads: list | None = None,
@@ -140,7 +140,7 @@ def run(model: str = "caffenet10", runs: dict | None = None, *, profile: str = "
               "speed": speed,
               "layers": pd.concat([sparsity_report(base[0], shape).assign(**{"table4 row": 0})] +
                                   [rep.assign(**{"table4 row": r}) for r, rep in reports.items()], ignore_index=True)}
-    meta = provenance(profile=profile, device=context.device, data=context.data.description,
+    meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
                       wall_s=time.perf_counter() - t0, seed=seed, model=model, sizes=vars(context.sizes),
                       schedule=context.schedule_note(), threads=list(threads), mode=mode,
                       timing_shape=list(shape), training_wall_s={str(r): round(one.wall_s, 1) for r, one in results.items()},

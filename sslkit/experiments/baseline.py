@@ -5,11 +5,11 @@ import time
 
 import pandas as pd
 
-from .. import pipeline
+from .. import pipeline, profiles
 from ..results import ExperimentResult, provenance
 
 
-def run(model: str, *, profile: str = "quick", seed: int = 0, data_root: str | None = None,
+def run(model: str, *, profile: str = profiles.DEFAULT, seed: int = 0, data_root: str | None = None,
         device: str | None = None, iters: int | None = None, force: bool = False,
         progress: bool = True) -> ExperimentResult:
     """Train ``model`` from scratch with the authors' solver and report its test error.
@@ -38,7 +38,7 @@ def run(model: str, *, profile: str = "quick", seed: int = 0, data_root: str | N
         "train wall s": round(res.wall_s, 1), "trained on": res.device,
         "parameters": sum(p.numel() for p in net.parameters()),
     }])
-    meta = provenance(profile=profile, device=context.device, data=context.data.description,
+    meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
                       wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(("baseline",)),
                       model=model, paper_error=context.network.paper_error)
     return ExperimentResult(f"baseline_{model}", {"baseline": table, "history": pd.DataFrame(res.history)}, meta,

@@ -33,7 +33,7 @@ def _convs_per_map(model: nn.Module, input_shape: tuple[int, ...], skip: set[str
     return dict(sorted(counts.items(), key=lambda kv: -int(kv[0].split("x")[0])))
 
 
-def run(model: str, strengths: list, *, references: list | None = None, profile: str = "quick", seed: int = 0,
+def run(model: str, strengths: list, *, references: list | None = None, profile: str = profiles.DEFAULT, seed: int = 0,
         data_root: str | None = None, device: str | None = None, baseline_iters: int | None = None,
         ssl_iters: int | None = None, finetune_iters: int | None = None, mode: str = "subgradient",
         speed: bool = True, force: bool = False, progress: bool = True) -> ExperimentResult:
@@ -85,7 +85,7 @@ def run(model: str, strengths: list, *, references: list | None = None, profile:
         if speed:
             latency.append(end_to_end(f"strength {strength}", one.model, context.network.input_shape, context.device,
                                       profiles.timing(profile)))
-    meta = provenance(profile=profile, device=context.device, data=context.data.description,
+    meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
                       wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(), model=model,
                       references=references or [], strengths=list(strengths), mode=mode,
                       sizes=vars(context.sizes))

@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 
-from .. import models, paper, pipeline
+from .. import models, paper, pipeline, profiles
 from ..groups import module_groups, zero_groups
 from ..lowering import trace
 from ..regularizers import edge_strength
@@ -21,7 +21,7 @@ STRUCTURE = "kernel2d"
 
 
 def run(model: str = "caffenet10", fractions: list | None = None, strengths: list | None = None, *,
-        profile: str = "quick", seed: int = 0, data_root: str | None = None, device: str | None = None,
+        profile: str = profiles.DEFAULT, seed: int = 0, data_root: str | None = None, device: str | None = None,
         baseline_iters: int | None = None, ssl_iters: int | None = None, finetune_iters: int | None = None,
         mode: str = "proximal", threshold: float = 1e-4, force: bool = False,
         progress: bool = True) -> ExperimentResult:
@@ -67,7 +67,7 @@ def run(model: str = "caffenet10", fractions: list | None = None, strengths: lis
                        "strengths": "; ".join(f"{k} {v[STRUCTURE]:.4g}" for k, v in strengths_of.items())})
         reports.append(one.report.assign(point=f"{kind} {value:g}"))
     points = pd.DataFrame(points)
-    meta = provenance(profile=profile, device=context.device, data=context.data.description,
+    meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
                       wall_s=time.perf_counter() - t0, seed=seed, model=model, sizes=vars(context.sizes),
                       schedule=context.schedule_note(), mode=mode, threshold=threshold,
                       sweep=[f"{k} {v:g}" for k, v in sweep],

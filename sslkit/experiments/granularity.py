@@ -11,7 +11,7 @@ import time
 import pandas as pd
 import torch.nn as nn
 
-from .. import pipeline
+from .. import pipeline, profiles
 from ..granularity import GRANULARITIES, memory_references, nonzero_inputs, prune, storage_bits
 from ..masks import ZeroFreezer
 from ..results import ExperimentResult, provenance
@@ -31,7 +31,7 @@ CLAIMS = {
 
 def run(networks: list, *, granularities: list | None = None, densities: list | None = None,
         retrain: float = 0.1, tolerance: float | dict = 0.1, weight_bits: list | None = None, index_bits: int = 4,
-        block: int = 8, probe: int = 256, norm: float = 2.0, profile: str = "quick", seed: int = 0,
+        block: int = 8, probe: int = 256, norm: float = 2.0, profile: str = profiles.DEFAULT, seed: int = 0,
         data_root: str | None = None, device: str | None = None, force: bool = False,
         progress: bool = True) -> ExperimentResult:
     """Iterative magnitude pruning and retraining of each network's conv layers at each granularity.

@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 
-from .. import pipeline
+from .. import pipeline, profiles
 from ..pca import components_for, network_curves
 from ..results import ExperimentResult, provenance
 from ..train import default_device
@@ -16,7 +16,7 @@ from ..train import default_device
 CLAIM = "SSL's filters need fewer principal components than the baseline's for the same error"
 
 
-def run(networks: dict, *, train: list | None = None, errors: list | None = None, profile: str = "quick",
+def run(networks: dict, *, train: list | None = None, errors: list | None = None, profile: str = profiles.DEFAULT,
         seed: int = 0, data_root: str | None = None, device: str | None = None, force: bool = False,
         progress: bool = True) -> ExperimentResult:
     """PCA reconstruction curves of each network's baseline and SSL run.

@@ -73,7 +73,7 @@ def compare(measured: pd.DataFrame, device: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def run(*, profile: str = "quick", device: str | None = None, table4_rows: list = [1, 2, 4, 5],  # noqa: B006
+def run(*, profile: str = profiles.DEFAULT, device: str | None = None, table4_rows: list = [1, 2, 4, 5],  # noqa: B006
         threads: list | None = None, seed: int = 0, name: str = "table4_speed", figures: list | None = None,
         data_root: str | None = None, force: bool = False, progress: bool = True) -> ExperimentResult:
     """Measure Table 4's speed rows on ``device`` (default: CUDA when available).

@@ -68,7 +68,7 @@ def end_to_end(label: str, model, shape: tuple[int, ...], device, budget: profil
 
 
 def run(model: str | None = None, runs: dict | None = None, *, table: str | None = None,
-        profile: str = "quick", seed: int = 0, data_root: str | None = None, device: str | None = None,
+        profile: str = profiles.DEFAULT, seed: int = 0, data_root: str | None = None, device: str | None = None,
         baseline_iters: int | None = None, ssl_iters: int | None = None, finetune_iters: int | None = None,
         weighted: bool = False, mode: str = "subgradient", threshold: float = 1e-4, speed: bool = True,
         figures: list | None = None, force: bool = False, progress: bool = True) -> ExperimentResult:
@@ -128,7 +128,7 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
     if latency:
         tables["latency"] = pd.concat(latency, ignore_index=True)
     tables["layers"] = pd.concat([r.report.assign(row=k) for k, r in results.items()], ignore_index=True)
-    meta = provenance(profile=profile, device=context.device, data=context.data.description,
+    meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
                       wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(), model=model,
                       table=table, sizes=vars(context.sizes),
                       training_wall_s={k: round(r.wall_s, 1) for k, r in results.items()},

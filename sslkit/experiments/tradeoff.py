@@ -8,13 +8,13 @@ import time
 
 import pandas as pd
 
-from .. import paper, pipeline
+from .. import paper, pipeline, profiles
 from ..results import ExperimentResult, provenance
 
 PAPER_SEEDS = [0, 1, 2]   # the paper profile's default seeds for the picked rows
 
 
-def run(sweeps: dict, *, margin: float = 0.2, seeds: list | None = None, profile: str = "quick", seed: int = 0,
+def run(sweeps: dict, *, margin: float = 0.2, seeds: list | None = None, profile: str = profiles.DEFAULT, seed: int = 0,
         data_root: str | None = None, device: str | None = None, weighted: bool = False, mode: str = "subgradient",
         threshold: float = 1e-4, force: bool = False, progress: bool = True) -> ExperimentResult:
     """One SSL run per strength of each sweep, and the paper's rows picked from the curves.
@@ -62,7 +62,7 @@ def run(sweeps: dict, *, margin: float = 0.2, seeds: list | None = None, profile
                 repeats.append(_point(name, row["strength"], sd, one, layers) | {"row": row["row"]})
         meta_data[name], schedules[name] = context.data.description, context.schedule_note()
     points = pd.DataFrame(points).drop(columns="dense FLOP")
-    meta = provenance(profile=profile, device=context.device, data="; ".join(f"{k}: {v}" for k, v in meta_data.items()),
+    meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data="; ".join(f"{k}: {v}" for k, v in meta_data.items()),
                       wall_s=time.perf_counter() - t0, seed=seed, seeds=seeds, schedule=schedules, sweeps=sweeps,
                       margin_pp=margin,
                       rule=f"picked: FLOP left at or below the paper's in every layer and error at most the paper's "

@@ -21,9 +21,9 @@ class Sizes:
     much data it uses (``train``/``test``: n samples spread over the split; None: all of it),
     how often each stage is evaluated on the test split (``evals`` times, the last at its end),
     by how much a shortened SSL stage multiplies every group-Lasso strength
-    (``strength``), so that groups reach zero within it (recorded with every result), and
-    for ImageNet-layout data the size images are warped to before cropping (``resize``;
-    None: 256)."""
+    (``strength``), so that groups reach zero within it (recorded with every result), for
+    ImageNet-layout data the size images are warped to before cropping (``resize``;
+    None: 256), and the precision it trains in (``precision``, see :mod:`sslkit.runtime`)."""
 
     baseline: int
     ssl: int
@@ -33,6 +33,13 @@ class Sizes:
     evals: int = 10
     strength: float = 1.0
     resize: int | None = None
+    precision: str = "fp32"
+
+    def key(self) -> dict:
+        """The fields that key a cached stage. The precision is keyed as used (after any
+        fall-back) by :mod:`sslkit.pipeline`, so it is left out here, and every key made
+        before it existed stays as it was."""
+        return {k: v for k, v in vars(self).items() if k != "precision"}
 
     def override(self, **changes) -> "Sizes":
         """A copy with ``changes`` applied; ``None`` values are ignored."""
@@ -65,6 +72,8 @@ class Network:
         augment: ``(x, generator, part=None) -> x`` on each training batch (None: none; see
             :func:`sslkit.train.train`).
         multipliers: per-parameter lr and weight-decay multipliers (none: all 1).
+        profile_solvers: ``{profile: {stage: Solver}}``, where a profile trains a stage with
+            another solver than the authors' (a short schedule's lr policy); the record says why.
         flush_denormal: train with denormal floats flushed to zero on the CPU (where tiny
             initial weights make them common and slow).
     """
@@ -80,12 +89,15 @@ class Network:
     augment: Callable | None = None
     multipliers: tuple[Multiplier, ...] = ()
     flush_denormal: bool = False
+    profile_solvers: dict[str, dict[str, Solver]] = field(default_factory=dict)
 
-    def schedule(self, stage: str, iters: int) -> Schedule:
-        """The authors' solver of ``stage`` run for ``iters`` iterations."""
-        if stage not in self.solvers:
+    def schedule(self, stage: str, iters: int, profile: str | None = None) -> Schedule:
+        """The solver of ``stage`` run for ``iters`` iterations: the authors', or the one
+        ``profile`` puts in its place (:attr:`profile_solvers`)."""
+        solver = self.profile_solvers.get(profile, {}).get(stage) or self.solvers.get(stage)
+        if solver is None:
             raise ValueError(f"{self.name} has no {stage!r} solver; it has {sorted(self.solvers)}")
-        return self.solvers[stage].schedule(iters)
+        return solver.schedule(iters)
 
     def profile_sizes(self, profile: str, **overrides) -> Sizes:
         """How long ``profile`` trains this network, with ``overrides`` (None: keep)."""

@@ -41,6 +41,8 @@ NETWORKS = (Network(
         "smoke": Sizes(baseline=40, ssl=40, finetune=20, train=2048, test=1000),
         # Caffe's lenet_solver (10k iterations, batch 64); SSL 10k; fine-tune 5k (paper: 10k).
         "quick": Sizes(baseline=10_000, ssl=10_000, finetune=5_000),
+        # The authors' full schedules, in bf16 where the CPU has it (fp32 vs bf16: README).
+        "converged": Sizes(baseline=10_000, ssl=10_000, finetune=10_000, precision="bf16"),
         "paper": Sizes(baseline=10_000, ssl=10_000, finetune=10_000),
     },
     paper_error=0.9,  # Table 1 / Table 2, LeNet 1

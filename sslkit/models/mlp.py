@@ -34,6 +34,7 @@ NETWORKS = (Network(
     sizes={
         "smoke": Sizes(baseline=40, ssl=40, finetune=20, train=2048, test=1000),
         "quick": Sizes(baseline=30_000, ssl=10_000, finetune=10_000),
+        "converged": Sizes(baseline=30_000, ssl=10_000, finetune=10_000, precision="bf16"),
         "paper": Sizes(baseline=30_000, ssl=10_000, finetune=10_000),
     },
     paper_error=1.43,  # the MLP table, MLP 1
