@@ -246,6 +246,25 @@ def depth_points(result: ExperimentResult):
     return fig
 
 
+@register("precision")
+def precision_errors(result: ExperimentResult):
+    """Test error of each seed in fp32 and bf16, per network (one panel each), with the means."""
+    import matplotlib.pyplot as plt
+
+    runs = result.tables["runs"]
+    names = list(dict.fromkeys(runs["network"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        mine = runs[runs["network"] == name]
+        for i, (precision, group) in enumerate(mine.groupby("precision", sort=False)):
+            ax.scatter([i] * len(group), group["error %"], color=f"C{i}", zorder=3)
+            ax.hlines(group["error %"].mean(), i - 0.25, i + 0.25, color=f"C{i}")
+        ax.set(xticks=range(mine["precision"].nunique()), xticklabels=list(dict.fromkeys(mine["precision"])),
+               xlim=(-0.6, mine["precision"].nunique() - 0.4), ylabel="% test error",
+               title=f"{name}, {int(mine['iterations'].iloc[0])} iterations")
+    return _finish(fig, f"fp32 vs bf16, one point per seed ({result.meta['profile']})")
+
+
 @register("figure7b_pca")
 def pca_curves(result: ExperimentResult):
     """Figure 7(b): reconstruction error of each conv layer's weight against the % of principal

@@ -31,6 +31,7 @@ EXPERIMENTS = {
     "tradeoff": "sslkit.experiments.tradeoff",
     "alexnet": "sslkit.experiments.alexnet",
     "filters2d": "sslkit.experiments.filters2d",
+    "precision": "sslkit.experiments.precision",
 }
 
 

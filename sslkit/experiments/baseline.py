@@ -10,7 +10,7 @@ from ..results import ExperimentResult, provenance
 
 
 def run(model: str, *, profile: str = profiles.DEFAULT, seed: int = 0, data_root: str | None = None,
-        device: str | None = None, iters: int | None = None, force: bool = False,
+        device: str | None = None, iters: int | None = None, precision: str | None = None, force: bool = False,
         progress: bool = True) -> ExperimentResult:
     """Train ``model`` from scratch with the authors' solver and report its test error.
 
@@ -21,6 +21,7 @@ def run(model: str, *, profile: str = profiles.DEFAULT, seed: int = 0, data_root
         data_root: where the data lives (else ``$SSLKIT_DATA``, else the default cache).
         device: ``cpu`` or ``cuda`` (default: CUDA when available).
         iters: override the profile's iteration count.
+        precision: ``fp32`` or ``bf16`` (None: the profile's; see :mod:`sslkit.runtime`).
         force: retrain even when this parameter set is cached.
         progress: show progress bars.
     Returns:
@@ -29,13 +30,13 @@ def run(model: str, *, profile: str = profiles.DEFAULT, seed: int = 0, data_root
     """
     t0 = time.perf_counter()
     context = pipeline.setup(model, profile, data_root=data_root, device=device, seed=seed, force=force,
-                             progress=progress, baseline=iters)
+                             progress=progress, precision=precision, baseline=iters)
     net, res = pipeline.baseline(context)
-    schedule = context.network.schedule("baseline", context.sizes.baseline)
+    schedule = context.schedule("baseline")
     table = pd.DataFrame([{
         "network": model, "iterations": schedule.iters, "batch": schedule.batch_size, "lr policy": schedule.policy,
         "paper error %": context.network.paper_error, "our error %": round(100 * res.test_error, 2),
-        "train wall s": round(res.wall_s, 1), "trained on": res.device,
+        "train wall s": round(res.wall_s, 1), "trained on": res.device, "precision": context.precision,
         "parameters": sum(p.numel() for p in net.parameters()),
     }])
     meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,

@@ -99,7 +99,7 @@ def calibrated_spec(context: pipeline.Context, base, fraction: float) -> dict:
     """``{conv layer: {"kernel2d": strength}}``: each layer's :func:`edge_strength` for zeroing
     ``fraction`` of its 2-D filters over the SSL stage of ``context`` (divided by the profile's
     strength factor, which :func:`sslkit.pipeline.ssl` multiplies back), rounded to 4 digits."""
-    schedule = context.network.schedule("ssl", context.sizes.ssl)
+    schedule = context.schedule("ssl")
     shrink = sum(schedule.lr_at(t) for t in range(schedule.iters))
     convs = [layer for layer in trace(base, context.network.input_shape) if layer.is_conv]
     lam = {layer.name: edge_strength(layer.module, STRUCTURE, fraction, shrink, weighted=True) / context.sizes.strength

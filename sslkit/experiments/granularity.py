@@ -80,9 +80,9 @@ def run(networks: list, *, granularities: list | None = None, densities: list | 
                 freezer = ZeroFreezer(net, layers)
                 folder = pipeline.run_dir("granularity", dict(
                     baseline=pipeline.baseline_dir(context).name, granularity=g, densities=densities[:i],
-                    iters=iters, solver=context.network.schedule("finetune", iters), norm=norm, layers=layers))
+                    iters=iters, solver=context.schedule("finetune", iters), norm=norm, layers=layers))
                 res = pipeline.train_stage(folder, f"{g}-{i}", net, context,
-                                           context.network.schedule("finetune", iters), seed=seed + i,
+                                           context.schedule("finetune", iters), seed=seed + i,
                                            hooks=[freezer], evals=1)
                 freezer.remove()
                 trained_on[name] = res.device

@@ -1,0 +1,162 @@
+"""bf16 mixed precision (sslkit.runtime): keyed and recorded, resumable to the same weights, and
+the group-Lasso step, zeroing and masks acting on float32 weights outside the autocast."""
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+from sslkit import experiments, models, pipeline
+from sslkit.experiments.precision import verdict
+from sslkit.masks import ZeroFreezer
+from sslkit.regularizers import GroupLasso
+from sslkit.runtime import Runtime, native_bf16
+from sslkit.train import OutOfTime, Schedule, train
+from sslkit.data import TensorData
+
+needs_bf16 = pytest.mark.skipif(not native_bf16(torch.device("cpu")), reason="this CPU has no native bfloat16")
+ASSETS = Path(__file__).parent / "assets"
+
+
+def _net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 10))
+
+
+def _data(rt: Runtime) -> TensorData:
+    g = torch.Generator().manual_seed(1)
+    return TensorData(rt.memory_format(torch.randn(64, 3, 8, 8, generator=g)), torch.randint(0, 10, (64,), generator=g))
+
+
+def test_fallback_to_fp32_where_the_device_has_no_bf16(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    rt = Runtime.resolve("cpu", "bf16")
+    assert (rt.precision, rt.channels_last) == ("fp32", False)
+    assert "bf16 asked for" in rt.note
+    with pytest.raises(ValueError, match="unknown precision"):
+        Runtime.resolve("cpu", "fp16")
+
+
+@needs_bf16
+def test_precision_keys_the_stages_and_fp32_keys_are_unchanged():
+    fp32 = pipeline.setup("lenet", "smoke", progress=False, precision="fp32")
+    bf16 = pipeline.setup("lenet", "smoke", progress=False, precision="bf16")
+    assert pipeline.baseline_dir(fp32) != pipeline.baseline_dir(bf16)
+    reg = pipeline.Regularization({"filter": 1e-3})
+    assert pipeline.ssl_dir(fp32, reg) != pipeline.ssl_dir(bf16, reg)
+    # An fp32 key is the key every stage had before precisions existed: no precision entry.
+    s = fp32.sizes
+    key = dict(model="lenet", sizes={"baseline": s.baseline, "train": s.train, "test": s.test}, seed=0,
+               data=fp32.data.identity, solver=fp32.schedule("baseline"), multipliers=())
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    assert pipeline.baseline_dir(fp32) == Path("baseline") / digest
+
+
+@pytest.mark.skipif(not (Path(os.environ.get("SSLKIT_DATA", "")) / "cifar10-jpeg").is_dir(),
+                    reason="the asset was trained on ../shared/data's CIFAR-10")
+def test_a_stage_trained_before_the_refactors_still_loads(monkeypatch):
+    """tests/assets/runs holds a ConvNet smoke baseline written by the code of stop 21: the same
+    key must find it, and loading it must not train (a deadline in the past would stop training)."""
+    monkeypatch.setenv("SSLKIT_STORE", str(ASSETS / "runs"))
+    monkeypatch.setenv("SSLKIT_DEADLINE", str(time.time() - 1))
+    context = pipeline.setup("convnet", "smoke", progress=False)
+    assert pipeline.is_trained(context), pipeline.baseline_dir(context)
+    net, res = pipeline.baseline(context)
+    saved = torch.load(ASSETS / "runs" / pipeline.baseline_dir(context) / "baseline.pt", weights_only=False)
+    assert res.test_error == saved["result"]["test_error"]
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in saved["model"].items())
+
+
+@needs_bf16
+def test_bf16_run_records_its_precision():
+    outcome = experiments.run("baseline", {"model": "lenet", "profile": "smoke", "precision": "bf16",
+                                           "progress": False})
+    assert outcome.result.meta["precision"].startswith("bf16 autocast")
+    assert outcome.result.tables["baseline"]["precision"].item() == "bf16"
+    assert json.loads((outcome.folder / "provenance.json").read_text())["precision"].startswith("bf16")
+
+
+@needs_bf16
+def test_bf16_stage_killed_mid_run_resumes_to_the_same_weights(tmp_path):
+    rt = Runtime.resolve("cpu", "bf16")
+    sched = Schedule(iters=8, lr=0.05, policy="multistep", stepvalues=(4,), batch_size=16)
+    whole = rt.prepare(_net())
+    train(whole, _data(rt), sched, progress=False, precision="bf16")
+    killed = rt.prepare(_net())
+    ckpt = tmp_path / "stage.ckpt"
+    with pytest.raises(OutOfTime):
+        train(killed, _data(rt), sched, progress=False, precision="bf16", checkpoint=ckpt, deadline=time.time())
+    assert torch.load(ckpt, weights_only=False)["iter"] == 1
+    resumed = rt.prepare(_net())
+    train(resumed, _data(rt), sched, progress=False, precision="bf16", checkpoint=ckpt)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert any(not torch.equal(a, b) for a, b in zip(whole.state_dict().values(), _net().state_dict().values()))
+
+
+class _Spy:
+    """Records, at each post-step, the weights the optimizer left and whether autocast was on."""
+
+    def __init__(self, layer: nn.Module):
+        self.layer, self.seen = layer, []
+
+    def post_step(self, model, optimizer, it):
+        self.seen.append((self.layer.weight.detach().clone(), torch.is_autocast_enabled("cpu")))
+
+
+@needs_bf16
+def test_proximal_step_and_zeroing_act_on_fp32_weights_under_bf16():
+    """After each SGD step the proximal group-Lasso step scales each filter of conv1 by
+    max(0, 1 - lr*lambda/||w||) in float32 (computed here in float64 from the weights the step
+    left), weights below the threshold become exact zeros, and no hook runs under autocast."""
+    rt = Runtime.resolve("cpu", "bf16")
+    net = rt.prepare(_net())
+    conv = net[0]
+    lam, lr = 1.5, 0.1
+    spy = _Spy(conv)
+    reg = GroupLasso.from_spec(net, {"0": {"filter": lam}}, mode="proximal", threshold=1e-4)
+    after = []
+    train(net, _data(rt), Schedule(iters=4, lr=lr, momentum=0.0, batch_size=16), progress=False, precision="bf16",
+          hooks=[spy, reg, type("After", (), {"post_step": lambda self, m, o, it: after.append(conv.weight.detach().clone())})()])
+    for (before, autocast_on), out in zip(spy.seen, after):
+        assert not autocast_on and before.dtype == out.dtype == torch.float32
+        w = before.double()
+        norms = w.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        expected = w * torch.clamp(1 - lr * lam / norms, min=0)
+        expected = torch.where(expected.abs() < 1e-4, torch.zeros_like(expected), expected)
+        torch.testing.assert_close(out.double(), expected, rtol=1e-6, atol=1e-7)
+    assert (after[-1].flatten(1).norm(dim=1) == 0).any()   # lambda this large zeroes whole filters
+
+
+@needs_bf16
+def test_frozen_zeros_stay_exactly_zero_under_bf16():
+    rt = Runtime.resolve("cpu", "bf16")
+    net = rt.prepare(_net())
+    with torch.no_grad():
+        net[2].weight[:3] = 0
+    freezer = ZeroFreezer(net)
+    train(net, _data(rt), Schedule(iters=5, lr=0.1, weight_decay=1e-3, batch_size=16), progress=False,
+          precision="bf16", hooks=[freezer])
+    assert net[2].weight.dtype == torch.float32
+    assert torch.count_nonzero(net[2].weight[:3]) == 0 and torch.count_nonzero(net[2].weight[3:]) > 0
+
+
+def test_verdict_compares_the_mean_difference_with_the_seed_spread():
+    assert verdict([1.0, 1.2, 1.1], [1.15, 1.05, 1.2]) == "within the seed spread"
+    assert verdict([1.0, 1.02, 1.01], [1.3, 1.32, 1.31]) == "bf16 costs more than the seed spread"
+    assert verdict([1.3, 1.32, 1.31], [1.0, 1.02, 1.01]) == "bf16 better by more than the seed spread"
+
+
+def test_every_converged_record_names_a_precision_and_the_profile_is_the_default():
+    from sslkit import profiles
+
+    assert profiles.DEFAULT == "converged"
+    for name, network in models.NETWORKS.items():
+        if "converged" in network.sizes:
+            assert network.sizes["converged"].precision in ("fp32", "bf16"), name
