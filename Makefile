@@ -6,14 +6,12 @@ VENV       ?= .venv
 PY         := $(VENV)/bin/python
 PROFILE    ?= converged
 # Where the data lives (MNIST/, cifar10-jpeg/ ...). Empty: $$SSLKIT_DATA, then ../shared/data,
-# then ~/.cache/sslkit/data (sslkit.settings.data_root looks there).
+# then ~/.cache/sslkit/data (sslkit.util.settings.data_root looks there).
 DATA       ?= $(SSLKIT_DATA)
 NB         ?= *
 PARAMS     ?=
-# Executed notebooks, one folder per profile (a smoke run never overwrites a quick one).
+# Executed notebooks, one folder per profile (a smoke run never overwrites a converged one).
 BUILD      ?= build/$(PROFILE)
-# Results: figures/ (smoke: build/figures-smoke/, its numbers are meaningless).
-RESULTS    := $(if $(filter smoke,$(PROFILE)),build/figures-smoke,figures)
 # Extra arguments for `make lab` (e.g. LAB_ARGS="--port 9000 --no-browser"); as root, --allow-root is added.
 LAB_ARGS   ?=
 LAB_ROOT   := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -29,7 +27,7 @@ export SSLKIT_DATA := $(if $(DATA),$(abspath $(DATA)))
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  variables: PROFILE=smoke|quick|paper (default quick)  DATA=<data root>  NB=<notebook glob>  PARAMS='-p name value ...'"
+	@echo "  variables: PROFILE=smoke|quick|converged|paper (default converged)  DATA=<data root>  NB=<notebook glob>  PARAMS='-p name value ...'"
 	@echo "             LAB_ARGS='<jupyter lab arguments>'  TEST_JOBS=<pytest workers, default 2>"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -38,7 +36,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (sslkit)"
-	$(PY) -m sslkit.kernelspec $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
+	$(PY) -m sslkit kernelspec $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
 	touch $@
 
 env: $(STAMP) ## create the virtual environment and register the Jupyter kernel
@@ -47,7 +45,7 @@ reproduce: $(STAMP) ## run every notebook (PROFILE=..., NB=glob, PARAMS=...) int
 	@mkdir -p $(BUILD)
 	@set -e; for nb in notebooks/$(NB).ipynb; do \
 	  echo ">> $$nb (profile $(PROFILE))"; \
-	  $(PY) -m sslkit.execute -k $(KERNEL) -p profile $(PROFILE) $(PARAMS) "$$nb" $(BUILD); \
+	  $(PY) -m sslkit execute -k $(KERNEL) -p profile $(PROFILE) $(PARAMS) "$$nb" $(BUILD); \
 	done
 	@$(MAKE) --no-print-directory report PROFILE=$(PROFILE)
 
@@ -55,15 +53,15 @@ smoke: ## reproduce with the smoke profile (seconds per notebook; numbers are me
 	$(MAKE) reproduce PROFILE=smoke
 
 report: $(STAMP) ## write figures/REPORT.md (every paper number, ours, a verdict) from the result files
-	$(PY) -m sslkit report --figures $(RESULTS)
+	$(PY) -m sslkit report --profile $(PROFILE)   # figures/ (smoke: build/figures-smoke/, numbers meaningless)
 
 test: $(STAMP) ## run the test suite (unit tests, every notebook on the smoke profile, JupyterLab in Chromium)
 	$(PY) -m pytest -q -n $(TEST_JOBS)
 
 bench: $(STAMP) ## benchmarks: Table 4 layer timings (thread sweep) and SSL step overhead -> build/bench/
-	$(PY) -m sslkit.bench layers --table4-rows 1 2 4 5 --threads 1 2 --out build/bench/layers.csv
-	$(PY) -m sslkit.bench step --models lenet resnet20 --out build/bench/step.csv
-	$(PY) -m sslkit.bench train --models convnet resnet20 --out build/bench/train.csv
+	$(PY) -m sslkit bench layers --table4-rows 1 2 4 5 --threads 1 2 --out build/bench/layers.csv
+	$(PY) -m sslkit bench step --models lenet resnet20 --out build/bench/step.csv
+	$(PY) -m sslkit bench train --models convnet resnet20 --out build/bench/train.csv
 
 lab: $(STAMP) ## open the notebooks in JupyterLab (LAB_ARGS=... for extra arguments)
 	$(VENV)/bin/jupyter lab $(LAB_ROOT) $(LAB_ARGS) notebooks

@@ -1,24 +1,17 @@
 """sslkit: Structured Sparsity Learning (Wen et al., NIPS 2016), reproduced.
 
-Modules, one concern each (docs/architecture.md draws how they fit together):
-    settings      where things are: data root, run cache, results folder
-    data          MNIST / CIFAR-10 as device tensors, augmentation
-    models        one file per network: its code and its record (facts, solvers, sizes)
-    train         SGD with Caffe learning-rate policies, the hook protocol, checkpoint/resume
-    groups        filter / channel / shape / 2-D kernel / depth / element groups of a weight
-    regularizers  group Lasso (subgradient or proximal; l1 as one-weight groups)
-    masks         frozen zeros for fine-tuning
-    lowering      a conv or linear layer as Caffe's GEMM; FLOP counts; live rows and columns
-    report        per-layer sparsity and FLOP table (the paper's columns)
-    compact       removal of zero groups into a smaller dense network
-    timing, bench dense / CSR / compact / 2:4 GEMM timing
-    pipeline      baseline -> SSL -> removal -> frozen fine-tune -> report -> compaction
-    paper         the papers' numbers and tables
-    figures       figures registered by name
-    experiments   one module per table or figure; experiments.run is the entry point
-    params, results, io, notebook, profiles   parameters, publishing, notebooks, profiles
-    progress      progress bars for JupyterLab, terminals and executed notebooks
-    reproduction  figures/REPORT.md: every paper number, ours, a verdict
+Folders are layers, each importing only from the ones below it (docs/architecture.md):
+    app          the command line, notebooks' entry, papermill execution, headless runs, benchmarks
+    reporting    figures/REPORT.md: every paper number, ours, a verdict
+    experiments  one module per table or figure; experiments.run is the entry point
+    pipeline     the paper's recipe (baseline -> SSL -> removal -> frozen fine-tune) over cached stages
+    results      the papers' numbers, the result record and its publishing, figures
+    analysis     GEMM / layer / network timing, PCA
+    models       one file per network: its code and its record
+    compaction   zero groups removed into a smaller dense network
+    training     solvers, the loop, runtime (device, precision), data, augmentation, torchrun
+    sparsity     groups, group Lasso, masks, pruning by granularity, lowering, sparsity tables
+    util         settings, profiles, atomic io, progress bars
 """
 
 __version__ = "0.1.0"

@@ -23,7 +23,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import torch  # noqa: E402
 
-from sslkit.data import TensorData  # noqa: E402
+from sslkit.training.data import TensorData  # noqa: E402
 
 # Under pytest-xdist (make test: -n 2) the cores are shared between the workers, and with the
 # notebook kernels and JupyterLab they start (OMP_NUM_THREADS is inherited).
@@ -63,6 +63,6 @@ if not REAL_MNIST:
 @pytest.fixture(scope="session")
 def mnist_small() -> tuple[TensorData, TensorData]:
     """(train, test): 1,024 + 512 MNIST images (the real ones when available)."""
-    from sslkit.data import mnist
+    from sslkit.training.data import mnist
 
     return mnist(True).subset(1024), mnist(False).subset(512)

@@ -5,12 +5,14 @@ import pytest
 import torch
 import torch.nn as nn
 import torchvision
+from helpers import expand, num_weights, total_flops
 from torch.utils.flop_counter import FlopCounterMode
 
-from sslkit import lowering, models
-from sslkit import groups as G
-from sslkit.compact import GroupedConv, LoweredConv, ShortcutBlock, compact, propagate_zeros
-from sslkit.report import sparsity_report
+from sslkit import models
+from sslkit.compaction.compact import GroupedConv, LoweredConv, ShortcutBlock, compact, propagate_zeros
+from sslkit.sparsity import groups as G
+from sslkit.sparsity import lowering
+from sslkit.sparsity.stats import sparsity_report
 
 NETS = {  # name: (constructor, input shape)
     "lenet": (lambda: models.build("lenet"), (1, 28, 28)),
@@ -72,7 +74,7 @@ def _mask(net, structure, frac=0.4, seed=1):
         gr = G.module_groups(m)
         norms = G.group_norms(m.weight, structure, gr)
         kill = torch.rand(norms.shape, generator=g) < frac
-        m.weight.mul_(G.expand((~kill).float(), m.weight, structure, gr))
+        m.weight.mul_(expand((~kill).float(), m.weight, structure, gr))
         if structure == "filter":
             if m.bias is not None:
                 m.bias[kill] = 0
@@ -83,7 +85,7 @@ def _mask(net, structure, frac=0.4, seed=1):
 
 
 def _weights(model):
-    return sum(m.num_weights if isinstance(m, LoweredConv) else m.weight.numel()
+    return sum(num_weights(m) if isinstance(m, LoweredConv) else m.weight.numel()
                for m in model.modules() if isinstance(m, (*LAYER, LoweredConv)))
 
 
@@ -114,7 +116,7 @@ def test_compaction_chains(name, structure):
     _, small, report = _check(name, structure)
     assert _weights(small) == report["weights left"].sum()
     if name != "mlp" or structure != "shape":
-        assert lowering.total_flops(small, NETS[name][1]) <= report["FLOP"].sum()
+        assert total_flops(small, NETS[name][1]) <= report["FLOP"].sum()
     if name != "mlp" and structure != "kernel2d":  # the compact network's FLOPs as predicted
         assert _lowered_flops(small, NETS[name][1]) == report["FLOP left"].sum()
 
@@ -124,13 +126,13 @@ def _lowered_flops(model, shape):
     found = []
 
     def hook(mod, _i, o):
-        found.append(2 * mod.num_weights * o.shape[-2] * o.shape[-1])
+        found.append(2 * num_weights(mod) * o.shape[-2] * o.shape[-1])
     hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, LoweredConv)]
     with torch.no_grad():
         model(torch.zeros(1, *shape))
     for h in hs:
         h.remove()
-    return lowering.total_flops(model, shape) + sum(found)
+    return total_flops(model, shape) + sum(found)
 
 
 @pytest.mark.parametrize("name", ["resnet20", "tv_resnet18"])
@@ -272,7 +274,7 @@ def test_dense_flops_agree_with_torch_flop_counter(name):
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         net(torch.zeros(1, *shape))
-    assert lowering.total_flops(net, shape) == counter.get_total_flops()
+    assert total_flops(net, shape) == counter.get_total_flops()
 
 
 def test_lowered_conv_matches_conv():
@@ -287,11 +289,11 @@ def test_lowered_conv_matches_conv():
         low = LoweredConv(conv)
         assert torch.allclose(low(x), conv(x), atol=1e-5)
         rows, cols = lowering.live(conv.weight, groups)
-        assert low.num_weights == int((rows.sum(1) * cols.sum(1)).sum()) < conv.weight.numel()
+        assert num_weights(low) == int((rows.sum(1) * cols.sum(1)).sum()) < conv.weight.numel()
 
 
 def test_depth_groups_are_the_in_block_convs():
-    from sslkit.compact import branch_convs
+    from sslkit.compaction.compact import branch_convs
 
     names = branch_convs(models.build("resnet20"))
     assert len(names) == 18 and len(set(names)) == 18
@@ -304,7 +306,7 @@ def test_zeroed_blocks_compact_to_a_shallower_network(name, blocks):
     """Depth-wise SSL zeroes whole layers: a block whose conv2 is zero (conv1 then feeds nothing
     and is zeroed by propagation) becomes its shortcut plus a constant; the network is
     shallower by two layers per block, computes the same, and has the depth the report predicts."""
-    from sslkit.compact import depth, shortcut_layers
+    from sslkit.compaction.compact import depth, shortcut_layers
     from sslkit.experiments.depth import predicted_depth
 
     torch.manual_seed(0)

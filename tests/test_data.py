@@ -5,11 +5,12 @@ import sys
 
 import pytest
 import torch
+from conftest import REAL_MNIST
 from PIL import Image
 
-from conftest import REAL_MNIST
-from sslkit import data as D
-from sslkit import settings
+from sslkit.training import augment as A
+from sslkit.training import data as D
+from sslkit.util import settings
 
 
 def test_root_precedence(monkeypatch, tmp_path):
@@ -74,17 +75,17 @@ def test_mnist_real_copy():
 
 def test_pad_crop_flip_keeps_content():
     x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8) + 1
-    out = D.pad_crop_flip(x, torch.Generator().manual_seed(0), pad=4)
+    out = A.pad_crop_flip(x, torch.Generator().manual_seed(0), pad=4)
     assert out.shape == x.shape
     for i in range(2):  # every kept pixel is a pixel of the same image (or zero padding)
         assert set(out[i].unique().tolist()) <= set(x[i].unique().tolist()) | {0.0}
-    same = D.pad_crop_flip(x, torch.Generator().manual_seed(0), pad=4)
+    same = A.pad_crop_flip(x, torch.Generator().manual_seed(0), pad=4)
     assert torch.equal(out, same)
-    assert torch.equal(D.pad_crop_flip(x, torch.Generator(), pad=0)[:, :, :, :].sort(-1).values, x.sort(-1).values)
+    assert torch.equal(A.pad_crop_flip(x, torch.Generator(), pad=0)[:, :, :, :].sort(-1).values, x.sort(-1).values)
 
 
 def test_cli_parameter_that_an_option_sets_is_refused():
-    from sslkit.__main__ import main
+    from sslkit.app.cli import main
 
     assert main(["run", "baseline", "--profile", "smoke", "-p", "progress=False"]) == 2
 

@@ -13,9 +13,10 @@ SCRIPT = textwrap.dedent('''
     import sys
     import torch
     from sslkit import distributed, models
-    from sslkit.data import TensorData, pad_crop_flip
-    from sslkit.regularizers import GroupLasso
-    from sslkit.train import OutOfTime, Schedule, train
+    from sslkit.training.augment import pad_crop_flip
+    from sslkit.training.data import TensorData
+    from sslkit.sparsity.regularizers import GroupLasso
+    from sslkit.training.loop import OutOfTime, Schedule, train
 
     out, mode = sys.argv[1], sys.argv[2]
     torch.set_default_dtype(torch.float64)   # rounding far below what a wrong share or order would change

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sslkit import reproduction
 from sslkit.experiments import filters2d
-from sslkit.groups import group_norms
-from sslkit.regularizers import GroupLasso, edge_strength
+from sslkit.reporting import report
+from sslkit.sparsity.groups import group_norms
+from sslkit.sparsity.regularizers import GroupLasso, edge_strength
 
 
 @pytest.mark.parametrize("groups", [1, 2])
@@ -101,7 +101,7 @@ def test_comparison_and_report_read_the_no_loss_point_and_the_lowest_error(tmp_p
     folder = tmp_path / "figure7a_caffenet10"
     folder.mkdir()
     points.to_csv(folder / "points.csv", index=False)
-    rep = reproduction.numbers(tmp_path)
+    rep = report.numbers(tmp_path)
     rep = rep[rep["item"] == "Figure 7(a)"].set_index("quantity")
     assert rep.loc["FLOP saved % with no accuracy loss", "ours"] == 31.0
     assert rep.loc["FLOP saved % with no accuracy loss", "verdict"] == "reproduced"   # >= 0.75 x 35
@@ -113,7 +113,7 @@ def test_no_point_without_loss_saves_nothing_and_deviates(tmp_path):
     folder = tmp_path / "figure7a_caffenet10"
     folder.mkdir()
     _points([40.0, 41.0, 50.0], [0.0, 20.0, 50.0]).to_csv(folder / "points.csv", index=False)
-    rep = reproduction.numbers(tmp_path)
+    rep = report.numbers(tmp_path)
     rep = rep[rep["item"] == "Figure 7(a)"].set_index("quantity")
     assert rep.loc["FLOP saved % with no accuracy loss", "ours"] == 0.0
     assert rep.loc["lowest top-1 error's change from the baseline, pp", "verdict"] == "deviates"
@@ -131,7 +131,7 @@ def test_alexnet5_speedup_is_reported_only_without_accuracy_loss(tmp_path, error
         {"table4 row": 5, "method": "ssl", "statistic": "CPU speedup (CPU, 1 thread)", "paper": "1.00–1.27–1.64–1.68–1.32",
          "ours": "1.00–1.20–1.40–1.60–1.30"},
     ]).to_csv(folder / "comparison.csv", index=False)
-    rep = reproduction.numbers(tmp_path)
+    rep = report.numbers(tmp_path)
     row = rep[(rep["item"] == "Figure 7(a)") & (rep["quantity"] == "layer-wise speedup with no loss")].iloc[0]
     if listed:
         assert row["ours"] == 1.3 and row["verdict"] == "reproduced"

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from sslkit import models
-from sslkit.granularity import GRANULARITIES, grouped, magnitude_mask, prune, storage_bits
+from sslkit.sparsity.pruning import GRANULARITIES, grouped, magnitude_mask, prune, storage_bits
 
 
 @pytest.mark.parametrize("granularity", GRANULARITIES)
@@ -63,7 +63,7 @@ def _two_filters() -> torch.Tensor:
 
 
 def test_memory_references_by_hand():
-    from sslkit.granularity import memory_references
+    from sslkit.sparsity.pruning import memory_references
 
     w, act = _two_filters(), torch.tensor([10.0])
     # fine: 3 weights + 3 indices; 10 activations (+ indices) read for each of 2 one-filter blocks;
@@ -85,7 +85,7 @@ def test_memory_references_by_hand():
 
 
 def test_nonzero_inputs_counts_each_channel():
-    from sslkit.granularity import nonzero_inputs
+    from sslkit.sparsity.pruning import nonzero_inputs
 
     net = nn.Sequential(nn.Conv2d(2, 3, 3), nn.Flatten(), nn.Linear(3 * 2 * 2, 4))
     x = torch.zeros(2, 2, 4, 4)

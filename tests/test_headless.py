@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from sslkit import experiments, headless, settings
+from sslkit import experiments
+from sslkit.app import headless
+from sslkit.util import settings
 
 
 def test_plan_reads_the_notebook():

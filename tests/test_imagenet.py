@@ -8,8 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from sslkit import data
-from sslkit.data import DataFolderError, crop_flip_mean, crop_size, imagenet
+from sslkit.training import data
+from sslkit.training.augment import crop_flip_mean
+from sslkit.training.data import DataFolderError, crop_size, imagenet
 
 
 def _folder(root, classes=("n01", "n02"), per_class=3, size=(40, 30)):
@@ -96,7 +97,9 @@ def test_streamed_split_trains_like_the_in_memory_one(tmp_path, cache, monkeypat
     """A split too large for memory is read through DataLoader workers (FolderData); it gives the
     same batches, and the same trained weights, as the decoded tensors."""
     import torch.nn as nn
-    from sslkit.train import Schedule, evaluate, train
+
+    from sslkit.training.loop import evaluate, train
+    from sslkit.training.solver import Schedule
 
     _folder(tmp_path / "root", per_class=8)
     resident = [imagenet(t, data_root=tmp_path / "root", resize=32) for t in (True, False)]

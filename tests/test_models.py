@@ -2,7 +2,8 @@
 lowered GEMM shape (groups, filters per group, C/g*k*k, output positions)."""
 import pytest
 
-from sslkit import lowering, models
+from sslkit import models
+from sslkit.sparsity import lowering
 
 
 def resnet_params(n: int) -> int:
@@ -52,7 +53,7 @@ def test_parameter_count(name):
 @pytest.mark.parametrize("name", sorted(GEMM))
 def test_lowered_gemm_shapes(name):
     net = models.build(name)
-    shapes = {layer.name: layer.gemm_shape for layer in lowering.trace(net, models.get(name).input_shape)}
+    shapes = {layer.name: (layer.groups, layer.rows, layer.cols, layer.positions) for layer in lowering.trace(net, models.get(name).input_shape)}
     for layer, expected in GEMM[name].items():
         assert shapes[layer] == expected, layer
 

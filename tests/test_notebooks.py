@@ -5,7 +5,8 @@ import pandas as pd
 import papermill as pm
 import pytest
 
-from sslkit import reproduction, settings
+from sslkit.reporting import report
+from sslkit.util import settings
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
@@ -33,7 +34,7 @@ def test_notebook_smoke(nb, tmp_path):
         published = pd.read_csv(settings.results_dir("smoke") / "baseline_lenet" / "baseline.csv")["our error %"]
         assert f"err={published.iloc[0] / 100:.4f}" in line, (line, published.iloc[0])
     # The report reads what the notebook published (every number listed, whatever is there).
-    assert len(reproduction.numbers(settings.results_dir("smoke"))) == len(reproduction.numbers(tmp_path / "none"))
+    assert len(report.numbers(settings.results_dir("smoke"))) == len(report.numbers(tmp_path / "none"))
 
 
 def test_unknown_parameter_stops_with_clear_message(tmp_path):
@@ -44,9 +45,9 @@ def test_unknown_parameter_stops_with_clear_message(tmp_path):
 
 
 def test_failed_run_keeps_the_last_good_executed_notebook(tmp_path, capsys):
-    """sslkit.execute (what make reproduce runs): a failing notebook leaves the earlier executed
+    """sslkit.app.execute (what make reproduce runs): a failing notebook leaves the earlier executed
     copy byte for byte, keeps the failed one beside it, and its last line is the clear error."""
-    from sslkit.execute import main
+    from sslkit.app.execute import main
 
     nb = next(p for p in NOTEBOOKS if p.stem == "baselines")
     good = tmp_path / nb.name
@@ -69,7 +70,7 @@ def test_notebooks_are_committed_without_outputs():
 
 
 def test_notebook_parameter_that_the_notebook_fixes_is_refused():
-    from sslkit import notebook
+    from sslkit.app import notebook
 
     with pytest.raises(ValueError, match=r"\['table'\] are set by this notebook"):
         notebook.run("ssl", {"table": "table2", "runs": {"x": {"filter": 1e-3}}}, table="table1")

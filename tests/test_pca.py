@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sslkit import models
-from sslkit.pca import components_for, network_curves, reconstruction_error
+from sslkit.analysis.pca import components_for, network_curves, reconstruction_error
 
 
 def test_error_matches_the_singular_values():

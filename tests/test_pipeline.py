@@ -3,8 +3,10 @@ paper table, parameter checking by annotation, and Caffe's per-parameter multipl
 import pytest
 import torch
 
-from sslkit import experiments, models, params, pipeline
-from sslkit.train import Schedule, train
+from sslkit import experiments, models, pipeline
+from sslkit.experiments import params
+from sslkit.training.loop import train
+from sslkit.training.solver import Schedule
 
 
 def test_every_record_builds_its_network_for_its_input():
@@ -124,7 +126,7 @@ def test_a_device_this_machine_lacks_is_one_clear_error(device, message):
 
 
 def test_a_bad_device_on_the_command_line_exits_2_with_one_line(capsys):
-    from sslkit.__main__ import main
+    from sslkit.app.cli import main
 
     assert main(["run", "speed", "--profile", "smoke", "--device", "gpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -132,7 +134,7 @@ def test_a_bad_device_on_the_command_line_exits_2_with_one_line(capsys):
 
 
 def test_a_truncated_cached_stage_is_named_and_recomputed(capsys):
-    from sslkit import settings
+    from sslkit.util import settings
 
     context = pipeline.setup("lenet", "smoke", device="cpu", progress=False, baseline=3, ssl=2, finetune=2)
     net, first = pipeline.baseline(context)

@@ -1,4 +1,4 @@
-"""bf16 mixed precision (sslkit.runtime): keyed and recorded, resumable to the same weights, and
+"""bf16 mixed precision (sslkit.training.runtime): keyed and recorded, resumable to the same weights, and
 the group-Lasso step, zeroing and masks acting on float32 weights outside the autocast."""
 import hashlib
 import json
@@ -12,11 +12,12 @@ import torch.nn as nn
 
 from sslkit import experiments, models, pipeline
 from sslkit.experiments.precision import verdict
-from sslkit.masks import ZeroFreezer
-from sslkit.regularizers import GroupLasso
-from sslkit.runtime import Runtime, native_bf16
-from sslkit.train import OutOfTime, Schedule, train
-from sslkit.data import TensorData
+from sslkit.sparsity.masks import ZeroFreezer
+from sslkit.sparsity.regularizers import GroupLasso
+from sslkit.training.data import TensorData
+from sslkit.training.loop import OutOfTime, train
+from sslkit.training.runtime import Runtime, native_bf16
+from sslkit.training.solver import Schedule
 
 needs_bf16 = pytest.mark.skipif(not native_bf16(torch.device("cpu")), reason="this CPU has no native bfloat16")
 ASSETS = Path(__file__).parent / "assets"
@@ -154,7 +155,7 @@ def test_verdict_compares_the_mean_difference_with_the_seed_spread():
 
 
 def test_every_converged_record_names_a_precision_and_the_profile_is_the_default():
-    from sslkit import profiles
+    from sslkit.util import profiles
 
     assert profiles.DEFAULT == "converged"
     for name, network in models.NETWORKS.items():

@@ -6,7 +6,8 @@ import sys
 
 import pandas as pd
 
-from sslkit import paper, reproduction
+from sslkit.reporting import report
+from sslkit.results import paper
 
 
 def _write_table1(root, error_lenet2: float, schedule: str = ""):
@@ -32,7 +33,7 @@ def _pick(table, row, quantity, layer=""):
 
 
 def test_empty_results_folder_lists_every_number_as_not_run(tmp_path):
-    table = reproduction.numbers(tmp_path)
+    table = report.numbers(tmp_path)
     assert (table["verdict"] == "not run").all()
     # Table 1: 3 rows x (error + 2 layers x 4 columns)
     assert (table["item"] == "Table 1").sum() == 3 * (1 + 2 * 4)
@@ -46,7 +47,7 @@ def test_empty_results_folder_lists_every_number_as_not_run(tmp_path):
 
 def test_verdicts_follow_the_tolerances(tmp_path):
     _write_table1(tmp_path, error_lenet2=0.9)
-    table = reproduction.numbers(tmp_path)
+    table = report.numbers(tmp_path)
     err = _pick(table, "LeNet 2", "error %")
     assert (err["paper value"], err["ours"], err["verdict"]) == (0.8, 0.9, "reproduced")  # within +0.2 pp
     assert abs(err["difference"] - 0.1) < 1e-9
@@ -60,7 +61,7 @@ def test_verdicts_follow_the_tolerances(tmp_path):
 
 def test_a_shortened_schedule_is_named_as_the_reason(tmp_path):
     _write_table1(tmp_path, error_lenet2=1.5, schedule="shortened schedule: 10 iterations")
-    err = _pick(reproduction.numbers(tmp_path), "LeNet 2", "error %")
+    err = _pick(report.numbers(tmp_path), "LeNet 2", "error %")
     assert err["verdict"] == "deviates" and "shortened schedule" in err["note"]
 
 
@@ -70,7 +71,7 @@ def test_report_command_writes_the_page(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "REPORT.md").read_text()
-    table = reproduction.numbers(tmp_path)
+    table = report.numbers(tmp_path)
     counts = table["verdict"].value_counts()
     assert f"**{len(table)} numbers: {counts['reproduced']} reproduced" in text
     assert "| LeNet 2 | error % |  | 0.8 | 0.9 | +0.1 | ≤ paper + 0.2 pp | reproduced |" in text

@@ -2,12 +2,14 @@
 import pytest
 import torch
 import torch.nn as nn
+from helpers import expand
 
-from sslkit import groups as G
 from sslkit import models
-from sslkit.masks import ZeroFreezer
-from sslkit.regularizers import GroupLasso
-from sslkit.train import Schedule, train
+from sslkit.sparsity import groups as G
+from sslkit.sparsity.masks import ZeroFreezer
+from sslkit.sparsity.regularizers import GroupLasso
+from sslkit.training.loop import train
+from sslkit.training.solver import Schedule
 
 CASES = [((8, 6, 3, 3), 1), ((8, 6, 3, 3), 2), ((10, 7), 1)]
 
@@ -51,7 +53,7 @@ def test_subgradient_equals_autograd_on_nonzero_groups(structure, weighted):
     penalty = reg.penalty()
     (auto,) = torch.autograd.grad(penalty, w)
     ours = reg.subgradient(reg.terms[0])
-    nonzero = G.expand(~G.zero_groups(w, structure, 2), w, structure, 2)
+    nonzero = expand(~G.zero_groups(w, structure, 2), w, structure, 2)
     assert torch.allclose(ours[nonzero], auto[nonzero], atol=1e-6)
     assert torch.all(ours[~nonzero] == 0)
 
@@ -151,7 +153,7 @@ def test_frozen_zeros_survive_finetuning_with_weight_decay_and_momentum(mnist_sm
         net.conv2.weight[:, :5] = 0
         net.fc1.weight[::2] = 0
     freezer = ZeroFreezer(net)
-    from sslkit.train import Hooks
+    from types import SimpleNamespace as Hooks  # any object with the hook methods it needs
     captured = {}
     spy = Hooks(post_step=lambda m, opt, it: captured.update(opt=opt))
     train(net, data, Schedule(30, 0.05, weight_decay=5e-3, momentum=0.9, batch_size=32),

@@ -3,9 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sslkit import models, timing
+from sslkit import models
+from sslkit.analysis import timing
 from sslkit.experiments.speed import table4_layers
-from sslkit.lowering import LoweredLayer
+from sslkit.sparsity.lowering import LoweredLayer
 
 SPECS = [LoweredLayer.conv("a", (6, 9, 9), 8, 3, stride=2, padding=1),
          LoweredLayer.conv("b", (6, 7, 7), 8, 3, padding=1, groups=2),
@@ -90,8 +91,8 @@ def test_specs_from_a_model():
 def test_network_latency_table():
     """Dense vs compacted forward timing of a network: one row per (batch, threads), every
     variant timed with its spread, and the ideal speedup is the report's FLOP ratio."""
-    from sslkit.compact import propagate_zeros
-    from sslkit.report import sparsity_report
+    from sslkit.compaction.compact import propagate_zeros
+    from sslkit.sparsity.stats import sparsity_report
 
     torch.manual_seed(0)
     net = models.build("lenet").eval()

@@ -1,9 +1,12 @@
 """The trainer: Caffe lr policies, determinism, and exact resume after an interruption."""
+from types import SimpleNamespace as Hooks  # any object with the hook methods it needs
+
 import pytest
 import torch
 
 from sslkit import models
-from sslkit.train import Hooks, Schedule, evaluate, seed_everything, train
+from sslkit.training.loop import evaluate, seed_everything, train
+from sslkit.training.solver import Schedule
 
 
 def test_caffe_lr_policies():
@@ -77,7 +80,7 @@ def test_cache_follows_the_solver(mnist_small, monkeypatch, tmp_path):
     import dataclasses
 
     from sslkit import pipeline
-    from sslkit.data import Splits
+    from sslkit.training.data import Splits
 
     monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "runs"))
     data, test = mnist_small

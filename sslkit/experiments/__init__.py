@@ -5,7 +5,7 @@ and the one entry point that notebooks, ``python -m sslkit`` and tests call:
     outcome.result.tables, outcome.figures, outcome.folder
 
 It checks the parameters against the experiment's signature (names and annotated types),
-runs it, draws the figures the result names (:mod:`sslkit.figures`) and publishes tables,
+runs it, draws the figures the result names (:mod:`sslkit.results.figures`) and publishes tables,
 figures and provenance to the results folder. Adding an experiment: a module here with a
 documented ``run`` and one line in :data:`EXPERIMENTS`.
 """
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
-from .. import figures as figure_registry
-from .. import distributed, params
-from ..results import ExperimentResult, publish
-from ..train import check_device
+from sslkit.experiments import params
+from sslkit.results import figures as figure_registry
+from sslkit.results.record import ExperimentResult, publish
+from sslkit.training import distributed
+from sslkit.training.runtime import check_device
 
 EXPERIMENTS = {
     "baseline": "sslkit.experiments.baseline",
@@ -67,7 +68,7 @@ def run(name: str, parameters: dict, *, fixed: dict | None = None, fixed_by: str
         fixed: arguments the caller sets itself (a notebook's table, the command line's own
             options); ``parameters`` may not set them too.
         fixed_by: who sets ``fixed``, for the error message.
-        out: the results folder (default: the profile's, see :mod:`sslkit.settings`).
+        out: the results folder (default: the profile's, see :mod:`sslkit.util.settings`).
     Returns:
         The :class:`Outcome`.
     Raises:

@@ -10,12 +10,17 @@ import time
 import pandas as pd
 import torch
 
-from .. import distributed, models, paper, pipeline, profiles, timing
-from ..progress import bar
-from ..report import sparsity_report
-from ..results import ExperimentResult, device_name, provenance
+from sslkit import models, pipeline
+from sslkit.analysis import timing
+from sslkit.results import paper
+from sslkit.results.record import ExperimentResult, provenance
+from sslkit.sparsity.stats import sparsity_report
+from sslkit.training import distributed
+from sslkit.training.runtime import device_name
+from sslkit.util import profiles
+from sslkit.util.progress import bar
 
-# headless --jobs: the sweep's points train in separate processes (see sslkit.headless)
+# headless --jobs: the sweep's points train in separate processes (see sslkit.app.headless)
 SWEEP = ("runs",)
 PART = {"threads": [1]}   # one CPU thread count timed, the others by the rendering run
 
@@ -35,8 +40,8 @@ def time_learned(model: torch.nn.Module, shape: tuple[int, ...], *, threads=(1,)
     weights at input ``shape``: on the CPU at each of ``threads``, or once on a CUDA ``device``.
 
     Returns:
-        One line per (layer, threads): :func:`sslkit.timing.time_layer`'s times and spreads with
-        :func:`sslkit.timing.speedups`, and the platform (``CPU, n threads`` or the GPU's name).
+        One line per (layer, threads): :func:`sslkit.analysis.timing.time_layer`'s times and spreads with
+        :func:`sslkit.analysis.timing.speedups`, and the platform (``CPU, n threads`` or the GPU's name).
     """
     lines = []
     cuda = torch.device(device).type == "cuda"
@@ -114,7 +119,7 @@ def run(model: str = "caffenet10", runs: dict | None = None, *, profile: str = p
     budget = profiles.timing(profile)
     threads = tuple(threads or budget.threads)
     base = pipeline.baseline(context)
-    results = {r: pipeline.ssl(context, pipeline.Regularization(spec, True, mode, threshold), base)
+    results = {r: pipeline.ssl(context, pipeline.Regularization(spec, weighted=True, mode=mode, threshold=threshold), base)
                for r, spec in runs.items()}
     if not distributed.is_main():   # under torchrun: the other ranks only train
         return ExperimentResult(f"table4_{model}", {}, {})

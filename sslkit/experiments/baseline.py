@@ -5,8 +5,9 @@ import time
 
 import pandas as pd
 
-from .. import pipeline, profiles
-from ..results import ExperimentResult, provenance
+from sslkit import pipeline
+from sslkit.results.record import ExperimentResult, provenance
+from sslkit.util import profiles
 
 
 def run(model: str, *, profile: str = profiles.DEFAULT, seed: int = 0, data_root: str | None = None,
@@ -21,7 +22,7 @@ def run(model: str, *, profile: str = profiles.DEFAULT, seed: int = 0, data_root
         data_root: where the data lives (else ``$SSLKIT_DATA``, else the default cache).
         device: ``cpu`` or ``cuda`` (default: CUDA when available).
         iters: override the profile's iteration count.
-        precision: ``fp32`` or ``bf16`` (None: the profile's; see :mod:`sslkit.runtime`).
+        precision: ``fp32`` or ``bf16`` (None: the profile's; see :mod:`sslkit.training.runtime`).
         force: retrain even when this parameter set is cached.
         progress: show progress bars.
     Returns:

@@ -11,13 +11,15 @@ import time
 import pandas as pd
 import torch.nn as nn
 
-from .. import paper, pipeline, profiles
-from ..compact import branch_convs, depth, shortcut_layers
-from ..lowering import trace
-from ..results import ExperimentResult, provenance
-from .ssl import end_to_end
+from sslkit import pipeline
+from sslkit.analysis import timing
+from sslkit.compaction.compact import branch_convs, depth, shortcut_layers
+from sslkit.results import paper
+from sslkit.results.record import ExperimentResult, provenance
+from sslkit.sparsity.lowering import trace
+from sslkit.util import profiles
 
-# headless --jobs: the sweep's points train in separate processes (see sslkit.headless)
+# headless --jobs: the sweep's points train in separate processes (see sslkit.app.headless)
 SWEEP = ("strengths",)
 PART = {"speed": False, "references": []}   # the timing and the references' baselines are left to the rendering run
 
@@ -40,7 +42,7 @@ def run(model: str, strengths: list, *, references: list | None = None, profile:
     """Depth-wise SSL of ``model`` at each strength in ``strengths``, beside the baselines.
 
     Args:
-        model: a residual network with a record (its blocks as :func:`sslkit.compact.residual_blocks`
+        model: a residual network with a record (its blocks as :func:`sslkit.compaction.compact.residual_blocks`
             finds them).
         strengths: group-Lasso strengths, one SSL run each, on every conv between shortcut
             endpoints (a shortened profile multiplies them by its ``strength``).
@@ -54,7 +56,7 @@ def run(model: str, strengths: list, *, references: list | None = None, profile:
     Returns:
         Tables ``points`` (one line per strength: layers, errors, conv layers per map size),
         ``baselines`` (each network's layers and error, the paper's beside), with ``speed``
-        ``latency`` (see :func:`sslkit.experiments.ssl.end_to_end`), and figure ``figure6_depth``.
+        ``latency`` (see :func:`sslkit.analysis.timing.end_to_end`), and figure ``figure6_depth``.
     """
     if not strengths:
         raise ValueError("strengths must hold at least one group-Lasso strength, e.g. [0.007]")
@@ -83,7 +85,7 @@ def run(model: str, strengths: list, *, references: list | None = None, profile:
                                                                             shortcuts).items()},
                        "wall s": round(one.wall_s, 1), "trained on": one.trained_on})
         if speed:
-            latency.append(end_to_end(f"strength {strength}", one.model, context.network.input_shape, context.device,
+            latency.append(timing.end_to_end(f"strength {strength}", one.model, context.network.input_shape, context.device,
                                       profiles.timing(profile)))
     meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
                       wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(), model=model,
@@ -103,7 +105,7 @@ def _baseline_row(context: pipeline.Context, trained: tuple[nn.Module, object]) 
 
 
 def predicted_depth(report: pd.DataFrame, shortcuts: set[str]) -> int:
-    """What :func:`sslkit.compact.depth` of the compacted network should be: the layers of a
+    """What :func:`sslkit.compaction.compact.depth` of the compacted network should be: the layers of a
     sparsity report with a weight left, the ``shortcuts`` (layer names) not counted."""
     return int(((report["weights left"] > 0) & ~report["layer"].isin(shortcuts)).sum())
 

@@ -8,13 +8,15 @@ import time
 
 import pandas as pd
 
-from .. import models, paper, pipeline, profiles
-from ..groups import module_groups, zero_groups
-from ..lowering import trace
-from ..regularizers import edge_strength
-from ..results import ExperimentResult, provenance
+from sslkit import models, pipeline
+from sslkit.results import paper
+from sslkit.results.record import ExperimentResult, provenance
+from sslkit.sparsity.groups import module_groups, zero_groups
+from sslkit.sparsity.lowering import trace
+from sslkit.sparsity.regularizers import edge_strength
+from sslkit.util import profiles
 
-# headless --jobs: the sweep's points train in separate processes (see sslkit.headless)
+# headless --jobs: the sweep's points train in separate processes (see sslkit.app.headless)
 SWEEP = ("fractions", "strengths")
 
 STRUCTURE = "kernel2d"
@@ -34,7 +36,7 @@ def run(model: str = "caffenet10", fractions: list | None = None, strengths: lis
         fractions: the sweep as calibrated strengths: at point f, each conv layer's strength is
             the one at which the proximal shrinkage alone, over the SSL stage, would zero a share
             f of that layer's 2-D filters of the baseline
-            (:func:`sslkit.regularizers.edge_strength`); the data gradient keeps some, so the
+            (:func:`sslkit.sparsity.regularizers.edge_strength`); the data gradient keeps some, so the
             learned sparsity is lower. Needs ``mode="proximal"``.
         strengths: the sweep as plain strengths, one for every conv layer (either this or
             ``fractions``).
@@ -58,7 +60,7 @@ def run(model: str = "caffenet10", fractions: list | None = None, strengths: lis
     reports = []
     for kind, value in sweep:
         spec = calibrated_spec(context, base[0], value) if kind == "fraction" else {STRUCTURE: value}
-        one = pipeline.ssl(context, pipeline.Regularization(spec, True, mode, threshold), base)
+        one = pipeline.ssl(context, pipeline.Regularization(spec, weighted=True, mode=mode, threshold=threshold), base)
         strengths_of = spec if kind == "fraction" else {layer.name: spec for layer in trace(one.model, shape)
                                                         if layer.is_conv}
         points.append({"point": f"{kind} {value:g}", "fraction": value if kind == "fraction" else None,

@@ -11,11 +11,12 @@ import time
 import pandas as pd
 import torch.nn as nn
 
-from .. import pipeline, profiles
-from ..granularity import GRANULARITIES, memory_references, nonzero_inputs, prune, storage_bits
-from ..masks import ZeroFreezer
-from ..results import ExperimentResult, provenance
-from ..train import default_device
+from sslkit import pipeline
+from sslkit.results.record import ExperimentResult, provenance
+from sslkit.sparsity.masks import ZeroFreezer
+from sslkit.sparsity.pruning import GRANULARITIES, memory_references, nonzero_inputs, prune, storage_bits
+from sslkit.training.runtime import default_device
+from sslkit.util import profiles
 
 COARSE = ("vector", "kernel", "filter")
 SIMILAR_PP = 5.0   # "a similar sparsity": within this many percentage points of fine-grained's
@@ -97,7 +98,7 @@ def run(networks: list, *, granularities: list | None = None, densities: list | 
                       densities=densities, tolerance_pp=tolerance, index_bits=index_bits, block=block,
                       storage_model="kept groups in row-major order, each its weights plus one relative index of "
                                     f"{index_bits} bits; a gap over {2 ** index_bits - 1} groups takes a filler entry",
-                      memory_model="sslkit.granularity.memory_references (SCNN-like; rules in its docstring): one "
+                      memory_model="sslkit.sparsity.pruning.memory_references (SCNN-like; rules in its docstring): one "
                                    "accumulator access per product (SCNN), and the row-wide variant",
                       layers="conv layers pruned; linear layers dense")
     tables = {"curves": curves, "equal_accuracy": equal, "claims": claims(equal, weight_bits)}

@@ -8,10 +8,11 @@ import time
 
 import pandas as pd
 
-from .. import pipeline, profiles
-from ..pca import components_for, network_curves
-from ..results import ExperimentResult, provenance
-from ..train import default_device
+from sslkit import pipeline
+from sslkit.analysis.pca import components_for, network_curves
+from sslkit.results.record import ExperimentResult, provenance
+from sslkit.training.runtime import default_device
+from sslkit.util import profiles
 
 CLAIM = "SSL's filters need fewer principal components than the baseline's for the same error"
 

@@ -9,8 +9,9 @@ import time
 
 import pandas as pd
 
-from .. import pipeline, profiles
-from ..results import ExperimentResult, provenance
+from sslkit import pipeline
+from sslkit.results.record import ExperimentResult, provenance
+from sslkit.util import profiles
 
 SWEEP = ("seeds",)
 

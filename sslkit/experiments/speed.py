@@ -7,11 +7,15 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-import torch
-from .. import models, paper, profiles, timing
-from ..progress import bar
-from ..lowering import LoweredLayer
-from ..results import ExperimentResult, device_name, provenance
+
+from sslkit import models
+from sslkit.analysis import timing
+from sslkit.results import paper
+from sslkit.results.record import ExperimentResult, provenance
+from sslkit.sparsity.lowering import LoweredLayer
+from sslkit.training.runtime import default_device, device_name
+from sslkit.util import profiles
+from sslkit.util.progress import bar
 
 
 def table4_layers() -> list[LoweredLayer]:
@@ -93,7 +97,7 @@ def run(*, profile: str = profiles.DEFAULT, device: str | None = None, table4_ro
     import os
 
     t0 = time.perf_counter()
-    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dev = device or str(default_device())
     budget = profiles.timing(profile)
     sweep = tuple(t for t in (threads or budget.threads) if t <= (os.cpu_count() or 1)) or (1,)
     if 1 not in sweep:

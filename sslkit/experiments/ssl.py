@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-import torch
 
-from .. import paper, pipeline, profiles, timing
-from ..report import sparsity_report
-from ..results import ExperimentResult, device_name, provenance
+from sslkit import pipeline
+from sslkit.analysis import timing
+from sslkit.results import paper
+from sslkit.results.record import ExperimentResult, provenance
+from sslkit.sparsity.stats import sparsity_report
+from sslkit.util import profiles
 
-# headless --jobs: the sweep's points train in separate processes (see sslkit.headless)
+# headless --jobs: the sweep's points train in separate processes (see sslkit.app.headless)
 SWEEP = ("runs",)
 PART = {"speed": False}   # the timing is left to the rendering run
 
@@ -55,18 +57,6 @@ def comparison(table: paper.PaperTable, baseline: tuple[float, pd.DataFrame],
     return pd.DataFrame(out)
 
 
-def end_to_end(label: str, model, shape: tuple[int, ...], device, budget: profiles.Timing) -> pd.DataFrame:
-    """Forward latency of ``model`` dense vs compacted (:func:`sslkit.timing.network_latency`) at
-    batch 1 and 64: on the CPU at the profile's thread counts, and on ``device`` too when it is a GPU."""
-    parts = [timing.network_latency(model, shape, threads=budget.threads, min_run_time=budget.min_run_time)
-             .assign(device=device_name("cpu"))]
-    if torch.device(device).type == "cuda":
-        parts.append(timing.network_latency(model, shape, min_run_time=budget.min_run_time, device=str(device))
-                     .assign(device=device_name(str(device))))
-    out = pd.concat(parts, ignore_index=True)
-    return out[["device"] + [c for c in out.columns if c != "device"]].assign(row=label)
-
-
 def run(model: str | None = None, runs: dict | None = None, *, table: str | None = None,
         profile: str = profiles.DEFAULT, seed: int = 0, data_root: str | None = None, device: str | None = None,
         baseline_iters: int | None = None, ssl_iters: int | None = None, finetune_iters: int | None = None,
@@ -79,7 +69,7 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
         runs: ``{label: group-Lasso spec}`` (see :class:`sslkit.pipeline.Regularization`), e.g.
             ``{"LeNet 2": {"filter": 5e-3, "channel": 5e-3}}``; labels matching the table's
             rows put the paper's row beside ours.
-        table: the paper table to compare with (``sslkit.paper.TABLES``), or None.
+        table: the paper table to compare with (``sslkit.results.paper.TABLES``), or None.
         profile, seed, data_root, device, force, progress: as everywhere.
         baseline_iters, ssl_iters, finetune_iters: override the profile's schedule sizes.
         weighted, mode, threshold: see :class:`sslkit.pipeline.Regularization` (a shortened
@@ -107,11 +97,11 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
     results, latency = {}, []
     budget = profiles.timing(profile)
     for label, spec in runs.items():
-        results[label] = one = pipeline.ssl(context, pipeline.Regularization(spec, weighted, mode, threshold), base)
+        results[label] = one = pipeline.ssl(context, pipeline.Regularization(spec, weighted=weighted, mode=mode, threshold=threshold), base)
         if speed:
             measured = timing.compact_speedups(one.model, shape, min_run_time=budget.min_run_time)
             one.report[SPEEDUP] = one.report["layer"].map(measured)
-            latency.append(end_to_end(label, one.model, shape, context.device, budget))
+            latency.append(timing.end_to_end(label, one.model, shape, context.device, budget))
     runs_table = pd.DataFrame([{
         "row": label, "baseline error %": round(100 * r.baseline_error, 2), "ssl error %": round(100 * r.ssl_error, 2),
         "fine-tuned error %": round(100 * r.error, 2), "compacted error %": round(100 * r.compact_error, 2),

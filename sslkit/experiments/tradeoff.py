@@ -8,8 +8,10 @@ import time
 
 import pandas as pd
 
-from .. import paper, pipeline, profiles
-from ..results import ExperimentResult, provenance
+from sslkit import pipeline
+from sslkit.results import paper
+from sslkit.results.record import ExperimentResult, provenance
+from sslkit.util import profiles
 
 PAPER_SEEDS = [0, 1, 2]   # the paper profile's default seeds for the picked rows
 
@@ -21,7 +23,7 @@ def run(sweeps: dict, *, margin: float = 0.2, seeds: list | None = None, profile
 
     Args:
         sweeps: ``{paper table: {"spec": group-Lasso spec at strength 1, "strengths": [...]}}``
-            (tables of :data:`sslkit.paper.TABLES`); each point's spec is the spec times one
+            (tables of :data:`sslkit.results.paper.TABLES`); each point's spec is the spec times one
             strength, so a point equal to a table notebook's row shares its cached run.
         margin: a picked row's error may exceed the paper's by this many pp.
         seeds: the seeds the picked rows run with (default: ``[seed]``; the paper profile:
@@ -47,7 +49,7 @@ def run(sweeps: dict, *, margin: float = 0.2, seeds: list | None = None, profile
 
         def trained(ctx, base, s):   # the sweep's spec at strength s, from baseline ``base``
             spec = pipeline.scale_spec(sweep["spec"], s)
-            return pipeline.ssl(ctx, pipeline.Regularization(spec, weighted, mode, threshold), base)
+            return pipeline.ssl(ctx, pipeline.Regularization(spec, weighted=weighted, mode=mode, threshold=threshold), base)
         mine = [_point(name, s, seed, trained(context, base, s), layers) for s in strengths]
         points += mine
         rows = [pick(prow, mine, margin) for prow in table.rows[1:]]

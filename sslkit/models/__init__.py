@@ -12,7 +12,7 @@ import pkgutil
 
 import torch.nn as nn
 
-from ._network import Multiplier, Network, Sizes
+from sslkit.models._network import Multiplier, Network, Sizes
 
 NETWORKS: dict[str, Network] = {}
 for _info in pkgutil.iter_modules(__path__):

@@ -9,8 +9,8 @@ from typing import Callable
 
 import torch.nn as nn
 
-from ..profiles import check_profile
-from ..train import Schedule, Solver
+from sslkit.training.solver import Schedule, Solver
+from sslkit.util.profiles import check_profile
 
 STAGES = ("baseline", "ssl", "finetune")
 
@@ -23,7 +23,7 @@ class Sizes:
     by how much a shortened SSL stage multiplies every group-Lasso strength
     (``strength``), so that groups reach zero within it (recorded with every result), for
     ImageNet-layout data the size images are warped to before cropping (``resize``;
-    None: 256), and the precision it trains in (``precision``, see :mod:`sslkit.runtime`)."""
+    None: 256), and the precision it trains in (``precision``, see :mod:`sslkit.training.runtime`)."""
 
     baseline: int
     ssl: int
@@ -64,13 +64,13 @@ class Network:
         name: the name used everywhere (``models.build(name)``, notebooks, the command line).
         build: ``(**kwargs) -> nn.Module``, initialised as the authors' Caffe model.
         input_shape: one sample, (C, H, W).
-        dataset: ``mnist``, ``cifar10`` or ``imagenet`` (see :func:`sslkit.data.load`).
+        dataset: ``mnist``, ``cifar10`` or ``imagenet`` (see :func:`sslkit.training.data.load`).
         normalize: how its pixels become inputs (the ``normalize`` of that data set's loader).
         solvers: the authors' solver per stage (``baseline``, ``ssl``, ``finetune``).
         sizes: per profile (``smoke``, ``quick``, ``paper``), how long each stage trains.
         paper_error: the paper's baseline top-1 test error, %.
         augment: ``(x, generator, part=None) -> x`` on each training batch (None: none; see
-            :func:`sslkit.train.train`).
+            :func:`sslkit.training.loop.train`).
         multipliers: per-parameter lr and weight-decay multipliers (none: all 1).
         profile_solvers: ``{profile: {stage: Solver}}``, where a profile trains a stage with
             another solver than the authors' (a short schedule's lr policy); the record says why.

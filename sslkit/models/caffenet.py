@@ -7,9 +7,9 @@ while the conv layers keep their shapes at 227 for timing."""
 import torch
 import torch.nn as nn
 
-from ..data import crop_flip_mean
-from ._network import Multiplier, Network, Sizes
-from ..train import Solver
+from sslkit.models._network import Multiplier, Network, Sizes
+from sslkit.training.augment import crop_flip_mean
+from sslkit.training.solver import Solver
 
 
 class CaffeNet(nn.Sequential):

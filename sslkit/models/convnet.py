@@ -3,8 +3,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..train import Solver
-from ._network import Multiplier, Network, Sizes
+from sslkit.models._network import Multiplier, Network, Sizes
+from sslkit.training.solver import Solver
 
 
 class WithinChannelLRN(nn.Module):

@@ -1,9 +1,9 @@
 """LeNet as in Caffe's examples/mnist/lenet.prototxt (no ReLU after the convolutions)."""
 import torch.nn as nn
 
-from ..train import Solver
-from ._init import caffe_xavier_
-from ._network import Network, Sizes
+from sslkit.models._init import caffe_xavier_
+from sslkit.models._network import Network, Sizes
+from sslkit.training.solver import Solver
 
 
 class LeNet(nn.Sequential):

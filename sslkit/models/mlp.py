@@ -1,9 +1,9 @@
 """The paper's MNIST multilayer perceptron, 784-500-300-10 with ReLU."""
 import torch.nn as nn
 
-from ..train import Solver
-from ._init import caffe_xavier_
-from ._network import Network, Sizes
+from sslkit.models._init import caffe_xavier_
+from sslkit.models._network import Network, Sizes
+from sslkit.training.solver import Solver
 
 
 class MLP(nn.Sequential):

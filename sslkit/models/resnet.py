@@ -4,9 +4,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data import pad_crop_flip
-from ..train import Solver
-from ._network import Network, Sizes
+from sslkit.models._network import Network, Sizes
+from sslkit.training.augment import pad_crop_flip
+from sslkit.training.solver import Solver
 
 
 class BasicBlock(nn.Module):

@@ -1,0 +1,476 @@
+"""Compaction: a trained sparse network becomes a physically smaller dense one, with the same
+outputs (in eval mode).
+
+Three removals, each exact:
+- depth: a residual block whose last conv is all zero computes relu(shortcut(x) + b), b the
+  constant its last BN outputs; it becomes :class:`ShortcutBlock`.
+- channels (filters, channels, neurons): a channel of an activation tensor is dead when every
+  layer producing it outputs exactly zero there (zero filter, zero bias, BN constant zero) and
+  it reaches every consumer as zeros, or when every layer consuming it has all-zero weights
+  for it; and, either way, it mixes into no other channel on the way (a sigmoid turns a zero
+  channel into 0.5, a softmax over channels or a group norm mixes it with the others: such
+  channels are kept). Both are checked by running random inputs through the network.
+  torch-pruning's dependency graph finds producers and consumers on any graph (residual adds,
+  flatten into a linear layer ...), and removes the dead channels from all of them. A grouped
+  conv loses channels group by group (a :class:`GroupedConv` when its groups end up unequal,
+  one grouped conv again when they stay equal); a depthwise conv loses a channel together
+  with the filter feeding it.
+- columns and rows: a conv whose lowered weight still has all-zero columns (shape fibers) or
+  rows (zero filters whose channel stays alive, e.g. through a shortcut) becomes a
+  :class:`LoweredConv`, which gathers only the needed rows of the im2col matrix and computes
+  only the non-zero filters, group by group, padding nothing; a linear layer with all-zero columns reads only its live inputs
+  through a :class:`Select` (a fully connected network's first layer thus drops the pixels
+  that lost every connection).
+
+Channels are left alone (not removed) where removal would not be exact: where the channel
+mixes with others (a cross-channel LRN, a group norm, a softmax over channels, a squeeze-and-
+excitation gate), does not reach its consumers as zeros, or passes a layer sslkit does not
+know; and a conv or linear layer always keeps at least one input and one output channel.
+The parameter and FLOP counts of the result are the sparsity report's "weights left" and
+"FLOP left" once :func:`propagate_zeros` has zeroed what removal makes useless.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+
+from sslkit.compaction.layers import GroupedConv, LoweredConv, Select, ShortcutBlock
+from sslkit.sparsity.groups import LAYER_TYPES, zero_groups
+from sslkit.sparsity.lowering import live
+
+__all__ = ["GroupedConv", "LoweredConv", "Select", "ShortcutBlock", "compact", "depth", "propagate_zeros",
+           "remove_dead_blocks", "remove_dead_channels", "lower_sparse_columns", "residual_blocks",
+           "branch_convs", "shortcut_layers"]
+
+
+# ---------------------------------------------------------------------------- helpers
+def _set(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, attr, new)
+
+
+def _bn_constant(bn: nn.modules.batchnorm._BatchNorm) -> torch.Tensor:
+    """What ``bn`` outputs (eval mode) for an all-zero input channel."""
+    scale = (bn.weight if bn.affine else 1.0) / torch.sqrt(bn.running_var + bn.eps)
+    return (bn.bias if bn.affine else 0.0) - bn.running_mean * scale
+
+
+def _zero_rows(m: nn.Module) -> torch.Tensor:
+    """Per output channel: all weights (and the bias) are zero."""
+    if isinstance(m, GroupedConv):
+        return torch.cat([_zero_rows(c) for c in m.convs])
+    dead = zero_groups(m.weight, "filter", getattr(m, "groups", 1))
+    return dead & (m.bias.detach() == 0) if m.bias is not None else dead
+
+
+def _zero_cols(m: nn.Module) -> torch.Tensor:
+    """Per input channel / feature: all weights reading it are zero (ungrouped layers)."""
+    if isinstance(m, GroupedConv):
+        return torch.cat([_zero_cols(c) for c in m.convs])
+    return zero_groups(m.weight, "channel")
+
+
+def _is_depthwise(m: nn.Module) -> bool:
+    return isinstance(m, nn.Conv2d) and 1 < m.groups == m.in_channels == m.out_channels
+
+
+def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The conv / linear layers, a :class:`GroupedConv` as one (not its parts)."""
+    inside = {id(c) for m in model.modules() if isinstance(m, GroupedConv) for c in m.convs.modules()}
+    return [(n, m) for n, m in model.named_modules()
+            if isinstance(m, (*LAYER_TYPES, GroupedConv, LoweredConv)) and id(m) not in inside]
+
+
+# ---------------------------------------------------------------------------- depth
+def residual_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The basic residual blocks of ``model``: modules with ``conv1``/``bn1``/``conv2``/``bn2`` (and
+    no ``conv3``) and a ``shortcut`` or ``downsample`` (None: identity), like sslkit's and
+    torchvision's BasicBlock, which compute relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))."""
+    return [(name, m) for name, m in model.named_modules()
+            if all(hasattr(m, a) for a in ("conv1", "bn1", "conv2", "bn2")) and not hasattr(m, "conv3")
+            and (hasattr(m, "shortcut") or hasattr(m, "downsample"))]
+
+
+def _shortcut(block: nn.Module) -> nn.Module | None:
+    return getattr(block, "shortcut", None) or getattr(block, "downsample", None)
+
+
+def branch_convs(model: nn.Module) -> list[str]:
+    """The convs between the shortcut endpoints of every residual block (its ``conv1`` and
+    ``conv2``): the layers depth-wise SSL regularizes, never the first conv of the network nor
+    a projection shortcut."""
+    return [f"{name}.{conv}" for name, _ in residual_blocks(model) for conv in ("conv1", "conv2")]
+
+
+def shortcut_layers(model: nn.Module) -> list[str]:
+    """The layers inside the projection shortcuts of residual blocks (also of those already
+    replaced by a :class:`ShortcutBlock`)."""
+    shortcuts = [_shortcut(b) for _, b in residual_blocks(model)]
+    shortcuts += [m.shortcut for m in model.modules() if isinstance(m, ShortcutBlock)]
+    inside = {id(m) for sc in shortcuts if sc is not None for m in sc.modules()}
+    return [n for n, m in model.named_modules() if id(m) in inside and isinstance(m, (*LAYER_TYPES, LoweredConv))]
+
+
+def depth(model: nn.Module) -> int:
+    """The layer count as the paper counts it: conv and fully connected layers (a
+    :class:`LoweredConv` or :class:`GroupedConv` is one conv), projection shortcuts not counted."""
+    return len(_layers(model)) - len(shortcut_layers(model))
+
+
+@torch.no_grad()
+def remove_dead_blocks(model: nn.Module) -> list[str]:
+    """Replace residual blocks whose branch computes a constant by :class:`ShortcutBlock` (in
+    place): those whose ``conv2`` is all zero (the branch is then ``bn2``'s constant). Returns
+    the replaced blocks' names."""
+    replaced = []
+    for name, block in residual_blocks(model):
+        if block.conv2.weight.detach().any() or getattr(block.conv2, "bias", None) is not None:
+            continue
+        _set(model, name, ShortcutBlock(_shortcut(block) or nn.Identity(), _bn_constant(block.bn2)))
+        replaced.append(name)
+    return replaced
+
+
+# ---------------------------------------------------------------------------- channels
+def _grouped_conv_pruner():
+    """torch-pruning's pruner for :class:`GroupedConv`: removes input or output channels from the
+    groups that hold them (torch-pruning's own grouped-conv pruning assumes every group loses
+    the same channels)."""
+    from torch_pruning.pruner.function import BasePruningFunc
+
+    def remove(layer, idxs, out):
+        offset, drop = 0, set(idxs)
+        for conv in layer.convs:
+            size = conv.out_channels if out else conv.in_channels
+            keep = [k for k in range(size) if k + offset not in drop]
+            if len(keep) < size:
+                index = torch.as_tensor(keep, dtype=torch.long, device=conv.weight.device)
+                conv.weight = nn.Parameter(conv.weight.detach().index_select(0 if out else 1, index))
+                if out:
+                    conv.out_channels = len(keep)
+                    if conv.bias is not None:
+                        conv.bias = nn.Parameter(conv.bias.detach().index_select(0, index))
+                else:
+                    conv.in_channels = len(keep)
+            offset += size
+        return layer
+
+    class Pruner(BasePruningFunc):
+        TARGET_MODULES = (GroupedConv,)
+
+        def prune_out_channels(self, layer, idxs):
+            return remove(layer, idxs, True)
+
+        def prune_in_channels(self, layer, idxs):
+            return remove(layer, idxs, False)
+
+        def get_out_channels(self, layer):
+            return layer.out_channels
+
+        def get_in_channels(self, layer):
+            return layer.in_channels
+
+    return Pruner()
+
+
+def _graph(model: nn.Module, example: torch.Tensor):
+    import torch_pruning as tp
+
+    GroupedConv.opaque = True   # one node of the graph, pruned by its own pruner
+    try:
+        with torch.enable_grad():  # the graph is traced through autograd
+            return tp.DependencyGraph().build_dependency(model, example_inputs=example,
+                                                         customized_pruners={GroupedConv: _grouped_conv_pruner()})
+    finally:
+        GroupedConv.opaque = False
+
+
+def _split_grouped(model: nn.Module) -> None:
+    """Replace (in place) every grouped conv that is not depthwise by a :class:`GroupedConv`,
+    so that its groups can lose different channels."""
+    for name, m in list(model.named_modules()):
+        if isinstance(m, nn.Conv2d) and m.groups > 1 and not _is_depthwise(m):
+            _set(model, name, GroupedConv.split(m))
+
+
+def _merge_grouped(model: nn.Module) -> None:
+    """Turn (in place) every :class:`GroupedConv` whose groups stayed equal back into one conv."""
+    for name, m in list(model.named_modules()):
+        if isinstance(m, GroupedConv):
+            _set(model, name, m.merged())
+
+
+class _Probe:
+    """Random inputs through the network (eval mode), to see what a channel becomes on the way
+    to its consumers: whether it reaches them as exact zeros, and whether it changes any other
+    channel (a sigmoid, a softmax over channels, a group norm ...). Removal is exact only when
+    a dead channel arrives as zeros, or unused, and mixes into no other channel."""
+
+    class _Done(Exception):
+        pass
+
+    def __init__(self, model: nn.Module, example: torch.Tensor):
+        self.model = model
+        gen = torch.Generator().manual_seed(0)
+        self.x = torch.randn(1, *example.shape[1:], generator=gen).to(example)
+
+    def inputs(self, want: list[nn.Module], perturb: dict) -> tuple[dict, dict]:
+        """The inputs (``id(module)`` -> tensor) of the layers ``want``, as they are and when
+        ``perturb`` (``{module: output channels}``) adds noise to those output channels of those
+        layers. Two forward passes of the same shape (so the same kernels: bitwise comparable;
+        clean and perturbed copies in one batch can differ in the last bit), each stopped once
+        every wanted input is seen."""
+        return self._run(want, {}), self._run(want, {id(m): idx for m, idx in perturb.items()})
+
+    def _run(self, want: list[nn.Module], perturb: dict) -> dict:
+        seen, hooks, left = {}, [], {id(m) for m in want}
+
+        def record(mod, args):
+            if id(mod) in left:
+                seen[id(mod)] = args[0].detach().clone()
+                left.discard(id(mod))
+                if not left:
+                    raise _Probe._Done
+
+        def disturb(mod, _args, out):
+            out = out.clone()
+            idx = perturb[id(mod)]
+            noise = torch.rand(out[:, idx].shape, generator=torch.Generator().manual_seed(1)).to(out)
+            out[:, idx] += 1.0 + noise
+            return out
+
+        for m in self.model.modules():
+            if id(m) in left:
+                hooks.append(m.register_forward_pre_hook(record))
+            if id(m) in perturb:
+                hooks.append(m.register_forward_hook(disturb))
+        try:
+            self.model(self.x)
+        except _Probe._Done:
+            pass
+        finally:
+            for h in hooks:
+                h.remove()
+        return seen
+
+
+def _channels_of(t: torch.Tensor, idx: list[int]) -> torch.Tensor:
+    return t.index_select(1, torch.as_tensor(idx, dtype=torch.long, device=t.device))
+
+
+def _out_channel_group(dg, m: nn.Module, idxs: list[int] | None = None):
+    """The dependency-graph group of pruning ``idxs`` (default: all) of ``m``'s outputs."""
+    pruner = dg.get_pruner_of_module(m)
+    n = pruner.get_out_channels(m)
+    return dg.get_pruning_group(m, pruner.prune_out_channels, list(range(n)) if idxs is None else idxs)
+
+
+def _dead_channels(dg, group, probe: _Probe) -> list[int]:
+    """Root indices of the channels in ``group`` whose removal provably changes nothing:
+
+    - produced as zeros (every producer's filter and bias zero, a BN after it adding nothing,
+      a depthwise conv on the way adding no bias) and reaching every consumer as exact zeros, or
+    - read by no consumer (all their columns zero; a depthwise conv reading them only passes
+      them on to the consumers),
+
+    and in both cases mixing into no other channel on the way (checked on ``probe``: noise
+    added to them at the producers changes only their own entries of the consumers' inputs).
+    Otherwise they are kept. Layers sslkit does not know are left alone."""
+    producers, consumers, depthwise, bns = [], [], [], []
+    for item in group:
+        mod, handler = item.dep.target.module, item.dep.handler
+        if isinstance(mod, (*LAYER_TYPES, GroupedConv)):
+            if _is_depthwise(mod):
+                depthwise.append((mod, item))
+            elif getattr(mod, "groups", 1) > 1:
+                return []                       # a grouped conv not split into a GroupedConv
+            else:
+                (producers if dg.is_out_channel_pruning_fn(handler) else consumers).append((mod, item))
+        elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            bns.append((mod, item))
+        elif isinstance(mod, nn.Module) and any(True for _ in mod.parameters(recurse=False)):
+            return []                           # an unknown layer with parameters: leave it
+    if not producers or not consumers:          # the network's input or output
+        return []
+    roots = sorted({r for _, item in producers for r in item.root_idxs})
+    prod_dead = {r: True for r in roots}
+    cons_dead = {r: True for r in roots}
+    for mod, item in producers:
+        rows = _zero_rows(mod)
+        for i, r in zip(item.idxs, item.root_idxs):
+            prod_dead[r] &= bool(rows[i])
+    for mod, item in depthwise:                 # zero in, zero out: only its bias could add
+        for i, r in zip(item.idxs, item.root_idxs):
+            prod_dead[r] &= mod.bias is None or bool(mod.bias[i] == 0)
+    for bn, item in bns:
+        const = _bn_constant(bn)
+        for i, r in zip(item.idxs, item.root_idxs):
+            prod_dead[r] &= bool(const[i] == 0)
+    for mod, item in consumers:
+        cols = _zero_cols(mod)
+        for i, r in zip(item.idxs, item.root_idxs):
+            cons_dead[r] &= bool(cols[i])
+    candidates = {r for r in roots if prod_dead[r] or cons_dead[r]}
+    if not candidates:
+        return []
+    readers = consumers + depthwise             # the layers the channel reaches
+    base, disturbed = probe.inputs([mod for mod, _ in readers],
+                                   {mod: [i for i, r in zip(item.idxs, item.root_idxs) if r in candidates]
+                                    for mod, item in producers + depthwise})
+    if any(id(mod) not in base for mod, _ in readers):
+        return []                               # a layer the probe did not reach: leave it
+    for mod, item in readers:                   # produced as zeros, but do they arrive as zeros?
+        for i, r in zip(item.idxs, item.root_idxs):
+            if prod_dead[r]:
+                prod_dead[r] = not bool(_channels_of(base[id(mod)], [i]).any())
+    for mod, item in readers:                   # does noise on them change any other channel?
+        own = {i for i, r in zip(item.idxs, item.root_idxs) if r in candidates}
+        before, after = base[id(mod)], disturbed[id(mod)]
+        others = [i for i in range(before.shape[1]) if i not in own]
+        if others and not torch.equal(_channels_of(before, others), _channels_of(after, others)):
+            return []
+    return [r for r in roots if prod_dead[r] or cons_dead[r]]
+
+
+def _leave_one(dg, group, dead: list[int]) -> list[int]:
+    """``dead`` less what would leave a conv or linear layer with no output or no input channel
+    at all (a :class:`GroupedConv`'s groups may empty: they are then skipped or add their bias)."""
+    dead = set(dead)
+    for item in group:
+        mod = item.dep.target.module
+        if not isinstance(mod, LAYER_TYPES):
+            continue
+        out = dg.is_out_channel_pruning_fn(item.dep.handler)
+        size = mod.weight.shape[0] if out or _is_depthwise(mod) else mod.weight.shape[1] * getattr(mod, "groups", 1)
+        hit = [r for i, r in zip(item.idxs, item.root_idxs) if r in dead]
+        if hit and len(hit) >= size:
+            dead.discard(hit[0])
+    return sorted(dead)
+
+
+@torch.no_grad()
+def remove_dead_channels(model: nn.Module, example: torch.Tensor) -> int:
+    """Remove dead channels from every producer and consumer (in place). Returns how many.
+
+    Grouped convs lose channels group by group (a :class:`GroupedConv` where the groups end up
+    unequal); a depthwise conv loses a channel together with the filter that feeds it."""
+    # One pass: removing a channel zeroes no other weight, so it leaves no new dead channel.
+    # The graph stays valid across removals (torch-pruning re-maps concatenation indices for
+    # every new group), and the probe runs the network as it is at each call.
+    _split_grouped(model)
+    removed, seen = 0, set()
+    dg, probe = _graph(model, example), _Probe(model, example)
+    for _, m in _layers(model):
+        if id(m) in seen:                       # its channels were examined with another producer's
+            continue
+        group = _out_channel_group(dg, m)
+        seen |= {id(item.dep.target.module) for item in group if dg.is_out_channel_pruning_fn(item.dep.handler)}
+        dead = _leave_one(dg, group, _dead_channels(dg, group, probe))
+        if dead:
+            _out_channel_group(dg, m, dead).prune()
+            removed += len(dead)
+    _merge_grouped(model)
+    return removed
+
+
+@torch.no_grad()
+def lower_sparse_columns(model: nn.Module) -> list[str]:
+    """Layers whose lowered weight still has all-zero columns (or, for convs, rows) compute on
+    the non-zero ones only (in place): a conv becomes a :class:`LoweredConv`; a linear layer reads its live inputs
+    through a :class:`Select` (for a fully connected network's first layer: the pixels that kept a connection).
+    Returns the changed layers' names."""
+    changed = []
+    for name, m in list(model.named_modules()):
+        if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros" and m.weight.numel():
+            rows, cols = live(m.weight, m.groups)
+            if not (rows.all() and cols.all()):              # a zero column or a zero row left
+                _set(model, name, LoweredConv(m))
+                changed.append(name)
+        elif isinstance(m, nn.Linear):
+            inputs = torch.nonzero(~_zero_cols(m)).flatten()
+            if 0 < len(inputs) < m.in_features:
+                new = nn.Linear(len(inputs), m.out_features, bias=m.bias is not None,
+                                device=m.weight.device, dtype=m.weight.dtype)
+                new.weight.copy_(m.weight[:, inputs])
+                if m.bias is not None:
+                    new.bias.copy_(m.bias)
+                _set(model, name, nn.Sequential(Select(inputs), new))
+                changed.append(name)
+    return changed
+
+
+# ---------------------------------------------------------------------------- all together
+@torch.no_grad()
+def compact(model: nn.Module, input_shape: tuple[int, ...], *, depth: bool = True, channels: bool = True,
+            columns: bool = True) -> nn.Module:
+    """A compacted copy of ``model`` (in eval mode): dead residual blocks, dead channels and
+    neurons removed, and remaining zero columns (shape fibers, inputs) skipped.
+
+    Args:
+        model: the sparse network (not changed).
+        input_shape: one sample's shape (C, H, W) or (features,).
+        depth, channels, columns: which removals to make.
+    Returns:
+        The smaller network; in eval mode its outputs equal ``model``'s (up to float rounding).
+    """
+    model = copy.deepcopy(model).eval()
+    p = next(model.parameters())
+    example = torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype)
+    if depth:
+        remove_dead_blocks(model)
+    if channels:
+        remove_dead_channels(model, example)
+    if columns:
+        lower_sparse_columns(model)
+    return model
+
+
+@torch.no_grad()
+def propagate_zeros(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
+    """Zero, in place, every weight that :func:`compact` would remove anyway: the consumers'
+    columns of dead channels and the producers' rows (bias included) of unused ones. The
+    network computes the same function; its sparsity report then predicts the compacted size.
+
+    The dead channels are found on a copy whose grouped convs are split (as :func:`compact`
+    does); the weights are zeroed in ``model`` itself, which keeps its modules and parameters."""
+    p = next(model.parameters())
+    was = model.training
+    model.eval()
+    work = copy.deepcopy(model)
+    _split_grouped(work)
+    example = torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype)
+    dg, probe = _graph(work, example), _Probe(work, example)
+    names = {id(m): n for n, m in work.named_modules()}
+    for _, m in _layers(work):
+        group = _out_channel_group(dg, m)
+        dead = set(_dead_channels(dg, group, probe))
+        for item in group if dead else ():
+            name = names.get(id(item.dep.target.module))
+            if name is None:                    # an operation (add, concat ...), no weights
+                continue
+            mod = model.get_submodule(name)
+            idx = [i for i, r in zip(item.idxs, item.root_idxs) if r in dead]
+            if isinstance(mod, LAYER_TYPES):
+                _zero_channels(mod, idx, dg.is_out_channel_pruning_fn(item.dep.handler))
+            elif isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.affine:
+                mod.weight[idx] = 0
+                mod.bias[idx] = 0
+    model.train(was)
+    return model
+
+
+def _zero_channels(mod: nn.Module, idx: list[int], out: bool) -> None:
+    """Zero the rows (``out``: filters with their bias) or the columns (input channels, counted
+    over all groups) ``idx`` of a conv or linear layer."""
+    if out or _is_depthwise(mod):
+        mod.weight[idx] = 0
+        if mod.bias is not None:
+            mod.bias[idx] = 0
+        return
+    g = getattr(mod, "groups", 1)
+    per_in, per_out = mod.weight.shape[1], mod.weight.shape[0] // g
+    for i in idx:
+        j = i // per_in
+        mod.weight[j * per_out:(j + 1) * per_out, i % per_in] = 0

@@ -1,0 +1,95 @@
+"""The stage store: every training stage kept under ``<root>/<stage>/<key>/`` (see
+:mod:`sslkit.util.settings` for the roots: the cache, then the committed ``runs/``), keyed by a
+hash of everything that decides its outcome, never by the machine or the data's path, so a
+stage trained on a GPU and committed serves a notebook on a laptop. A finished stage is
+``<name>.pt`` (weights, result, the device that trained it); an interrupted one resumes from
+``<name>.ckpt``; a file lock per stage lets concurrent processes train a shared one once.
+Under ``torchrun`` only rank 0 writes (:mod:`sslkit.training.distributed`)."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch.nn as nn
+from filelock import FileLock
+
+from sslkit.training import distributed
+from sslkit.training.loop import Result, train
+from sslkit.training.runtime import device_name
+from sslkit.training.solver import Schedule
+from sslkit.util.io import atomic_torch_save, load_cached
+from sslkit.util.settings import cache_dir, deadline, run_roots, runs_dir
+
+if TYPE_CHECKING:
+    from sslkit.pipeline.recipe import Context
+
+
+def run_dir(stage: str, key: dict) -> Path:
+    """The folder, relative to a run root, of one stage's parameter set ``key`` (solvers as
+    :class:`Schedule` objects are keyed by their fields, so a changed recipe retrains instead
+    of reusing)."""
+    text = json.dumps(key, sort_keys=True, default=str)
+    return Path(stage) / hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def find(folder: Path, filename: str) -> Path | None:
+    """``folder/filename`` in the first run root that has it (see :func:`sslkit.util.settings.run_roots`)."""
+    return next((root / folder / filename for root in run_roots() if (root / folder / filename).exists()), None)
+
+
+def train_stage(folder: Path, name: str, model: nn.Module, context: Context, schedule: Schedule, *,
+                seed: int, hooks=None, evals: int | None = None) -> Result:
+    """Train one stage of ``context``'s network, or load it if a run root holds it (``folder``
+    is relative to the roots). Finished stages are kept as ``<name>.pt`` (weights, result, and
+    the device that trained them); an interrupted one resumes from its ``<name>.ckpt``. The
+    test split is evaluated ``evals`` times (default: the profile's), the last at the end."""
+    final = runs_dir() / folder / f"{name}.pt"
+    with _stage_lock(final):   # another process training the same stage: wait for it, then load it
+        return _train_stage(folder, name, final, model, context, schedule, seed=seed, hooks=hooks, evals=evals)
+
+
+def _stage_lock(final: Path):
+    """An inter-process lock on one stage (a file under ``<cache>/locks``, outside the run store),
+    so that concurrent runs of a sweep (``headless --jobs``) train a shared baseline once. Under
+    ``torchrun`` the ranks train a stage together and take no lock."""
+    if distributed.active():
+        return contextlib.nullcontext()
+    locks = cache_dir() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    return FileLock(locks / (hashlib.sha256(str(final.resolve()).encode()).hexdigest()[:24] + ".lock"))
+
+
+def _train_stage(folder: Path, name: str, final: Path, model: nn.Module, context: Context, schedule: Schedule, *,
+                 seed: int, hooks, evals: int | None) -> Result:
+    ckpt = final.with_suffix(".ckpt")
+    if context.force:
+        for p in (final, ckpt):
+            p.unlink(missing_ok=True)
+    found = None if context.force else find(folder, f"{name}.pt")
+    saved = None if found is None else load_cached(found, keys=("model", "result"), map_location=context.device,
+                                                   weights_only=False)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        return Result(**saved["result"])
+    if context.runtime is not None:
+        context.runtime.prepare(model)
+    earlier = None if context.force else find(folder, f"{name}.ckpt")
+    if earlier is not None and earlier != ckpt and distributed.is_main():   # resume from the store's checkpoint
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(earlier, ckpt)
+    distributed.barrier()
+    res = train(model, context.data.train, schedule, seed=seed, test=context.data.test, hooks=hooks,
+                augment=context.network.augment, eval_every=max(schedule.iters // (evals or context.sizes.evals), 1),
+                checkpoint=ckpt, checkpoint_every=max(min(1000, schedule.iters // 4), 1),
+                param_groups=context.network.param_groups(model), progress=context.progress, desc=name,
+                deadline=deadline(), flush_denormal=context.network.flush_denormal, precision=context.precision)
+    res.device = device_name(context.device) + (f" x{distributed.world()[1]} processes" if distributed.active() else "")
+    if distributed.is_main():
+        atomic_torch_save({"model": model.state_dict(), "result": res.as_dict()}, final)
+        ckpt.unlink(missing_ok=True)
+    distributed.barrier()
+    return res

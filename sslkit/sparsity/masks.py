@@ -1,0 +1,54 @@
+"""Keeping removed groups at zero while fine-tuning (the third stage of SSL).
+
+Each conv/linear weight gets a ``weight_mask`` buffer (1 where the weight is non-zero at the
+time of freezing). A gradient hook zeroes masked gradients, and after each optimizer step the
+weight and its SGD momentum buffer are multiplied by the mask, so masked weights and their
+optimizer state stay exactly zero whatever the optimizer's weight decay or momentum.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from sslkit.sparsity.groups import LAYER_TYPES
+
+
+class ZeroFreezer:
+    """Freeze the current zeros of every conv/linear weight of ``model``.
+
+    Args:
+        model: the network; masks are registered as ``<layer>.weight_mask`` buffers.
+        layers: only these layer names (default: all conv and linear layers).
+    """
+
+    def __init__(self, model: nn.Module, layers: list[str] | None = None):
+        self.modules = [m for n, m in model.named_modules()
+                        if isinstance(m, LAYER_TYPES) and (layers is None or n in layers)]
+        self._handles = []
+        for m in self.modules:
+            if "weight_mask" in m._buffers:
+                m.weight_mask.copy_(m.weight.detach() != 0)
+            else:
+                m.register_buffer("weight_mask", (m.weight.detach() != 0).to(m.weight.dtype))
+            self._handles.append(m.weight.register_hook(lambda g, mask=m.weight_mask: g * mask))
+
+    @torch.no_grad()
+    def enforce(self, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Re-apply the masks to the weights and (when given) the optimizer's momentum buffers."""
+        for m in self.modules:
+            m.weight.mul_(m.weight_mask)
+            state = optimizer.state.get(m.weight, {}) if optimizer is not None else {}
+            if state.get("momentum_buffer") is not None:
+                state["momentum_buffer"].mul_(m.weight_mask)
+
+    def post_step(self, model: nn.Module, optimizer: torch.optim.Optimizer, it: int) -> None:
+        """The trainer's post-step hook."""
+        self.enforce(optimizer)
+
+    def remove(self) -> None:
+        """Detach the gradient hooks and drop the mask buffers."""
+        for h in self._handles:
+            h.remove()
+        for m in self.modules:
+            m._buffers.pop("weight_mask", None)
+        self._handles = []
