@@ -30,11 +30,11 @@ help: ## list the targets
 	@echo "  variables: PROFILE=smoke|quick|converged|paper (default converged)  DATA=<data root>  NB=<notebook glob>  PARAMS='-p name value ...'"
 	@echo "             LAB_ARGS='<jupyter lab arguments>'  TEST_JOBS=<pytest workers, default 2>"
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps -e . --config-settings editable_mode=compat  # a path entry: new subpackages need no reinstall
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (sslkit)"
 	$(PY) -m sslkit kernelspec $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
 	touch $@

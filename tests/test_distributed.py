@@ -12,11 +12,13 @@ from sslkit import models
 SCRIPT = textwrap.dedent('''
     import sys
     import torch
-    from sslkit import distributed, models
+    from sslkit import models
+    from sslkit.training import distributed
     from sslkit.training.augment import pad_crop_flip
     from sslkit.training.data import TensorData
     from sslkit.sparsity.regularizers import GroupLasso
-    from sslkit.training.loop import OutOfTime, Schedule, train
+    from sslkit.training.loop import OutOfTime, train
+    from sslkit.training.solver import Schedule
 
     out, mode = sys.argv[1], sys.argv[2]
     torch.set_default_dtype(torch.float64)   # rounding far below what a wrong share or order would change

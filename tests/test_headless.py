@@ -14,7 +14,7 @@ from sslkit.util import settings
 def test_plan_reads_the_notebook():
     name, values, fixed = headless.plan("table1_lenet_filters_channels")
     assert name == "ssl" and fixed == {"table": "table1"}
-    assert values["profile"] == "quick" and "LeNet 2" in values["runs"]
+    assert values["profile"] == "converged" and "LeNet 2" in values["runs"]
 
 
 def test_deadline_stops_with_a_checkpoint_and_the_next_call_goes_on(monkeypatch, tmp_path):

@@ -85,7 +85,7 @@ def test_each_stage_starts_from_the_right_weights(monkeypatch):
 
     context = pipeline.setup("lenet", "smoke", device="cpu", progress=False, baseline=6, ssl=4, finetune=2)
     base = pipeline.baseline(context)
-    seen, real = {}, pipeline.train_stage
+    seen, real = {}, pipeline.store.train_stage
 
     def spy(folder, stage, net, *args, **kwargs):
         seen[stage] = {k: v.clone() for k, v in net.state_dict().items()}
@@ -93,7 +93,7 @@ def test_each_stage_starts_from_the_right_weights(monkeypatch):
         seen[stage + " end"] = {k: v.clone() for k, v in net.state_dict().items()}
         return result
 
-    monkeypatch.setattr(pipeline, "train_stage", spy)
+    monkeypatch.setattr(pipeline.store, "train_stage", spy)
     pipeline.ssl(context, pipeline.Regularization({"filter": 1e-3}, weighted=True), base)
     for k, v in base[0].state_dict().items():
         assert torch.equal(seen["ssl"][k], v), k
