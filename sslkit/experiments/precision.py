@@ -9,7 +9,7 @@ import time
 
 import pandas as pd
 
-from sslkit import pipeline
+from sslkit import models, pipeline
 from sslkit.results.record import ExperimentResult, provenance
 from sslkit.util import profiles
 
@@ -35,7 +35,8 @@ def run(networks: dict, *, seeds: list = [0, 1, 2], precisions: list = ["fp32", 
     """Train each network's baseline in each of ``precisions`` with each of ``seeds``.
 
     Args:
-        networks: ``{network: baseline iterations}`` (None: the profile's baseline).
+        networks: ``{network: baseline iterations}``: a short schedule of the profile's baseline
+            solver, never longer than the profile's baseline (None: the profile's baseline).
         seeds: initialisation and data-order seeds, one run each.
         precisions: ``fp32`` and ``bf16`` (bf16 falls back to fp32 where the device has none;
             the table says what was used).
@@ -48,6 +49,8 @@ def run(networks: dict, *, seeds: list = [0, 1, 2], precisions: list = ["fp32", 
         raise ValueError("networks and seeds must each name at least one, e.g. {'lenet': None} and [0, 1, 2]")
     t0, lines, notes, data = time.perf_counter(), [], {}, {}
     for model, iters in networks.items():
+        longest = models.get(model).profile_sizes(profile).baseline
+        iters = longest if iters is None else min(int(iters), longest)
         for precision in precisions:
             for seed in seeds:
                 context = pipeline.setup(model, profile, data_root=data_root, device=device, seed=int(seed),
