@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no results folder {folder}: run the notebooks first (make reproduce) or name "
                   "the folder with --figures", file=sys.stderr)
             return 2
-        path, counts = report.write(folder)
-        print(f"{path}: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("reproduced", "deviates", "not run")))
+        readme = settings.REPO / "README.md" if Path(folder).resolve() == (settings.REPO / "figures").resolve() else None
+        path, counts = report.write(folder, readme)
+        print(f"{path}: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
         return 0
     if args.cmd == "headless":
         try:

@@ -6,8 +6,10 @@ and the one entry point that notebooks, ``python -m sslkit`` and tests call:
 
 It checks the parameters against the experiment's signature (names and annotated types),
 runs it, draws the figures the result names (:mod:`sslkit.results.figures`) and publishes tables,
-figures and provenance to the results folder. Adding an experiment: a module here with a
-documented ``run`` and one line in :data:`EXPERIMENTS`.
+figures and provenance to the results folder, with ``verdicts.csv``: the experiment's
+``claims(result)`` judged (:mod:`sslkit.results.claims`). Adding an experiment: a module here
+with a documented ``run`` (and ``claims`` where it reproduces paper numbers) and one line in
+:data:`EXPERIMENTS`.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from sslkit.experiments import params
 from sslkit.results import figures as figure_registry
+from sslkit.results.claims import judge
 from sslkit.results.record import ExperimentResult, publish
 from sslkit.training import distributed
 from sslkit.training.runtime import check_device
@@ -82,5 +85,7 @@ def run(name: str, parameters: dict, *, fixed: dict | None = None, fixed_by: str
     result = experiment.run(**kwargs)
     if not distributed.is_main():   # under torchrun, rank 0 alone publishes
         return Outcome(result, {}, None)
+    if hasattr(experiment, "claims"):  # what the result claims of the papers, judged (the report collects them)
+        result.tables["verdicts"] = judge(experiment.claims(result), result.meta)
     drawn = figure_registry.draw(result)
     return Outcome(result, drawn, publish(result, drawn, out))

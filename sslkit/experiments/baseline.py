@@ -41,6 +41,7 @@ def run(model: str, *, profile: str = profiles.DEFAULT, seed: int = 0, data_root
         "parameters": sum(p.numel() for p in net.parameters()),
     }])
     meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
+                      baselines=context.baselines,
                       wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(("baseline",)),
                       model=model, paper_error=context.network.paper_error)
     return ExperimentResult(f"baseline_{model}", {"baseline": table, "history": pd.DataFrame(res.history)}, meta,

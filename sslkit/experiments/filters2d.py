@@ -10,6 +10,7 @@ import pandas as pd
 
 from sslkit import models, pipeline
 from sslkit.results import paper
+from sslkit.results.claims import WEN, Claim
 from sslkit.results.record import ExperimentResult, provenance
 from sslkit.sparsity.groups import module_groups, zero_groups
 from sslkit.sparsity.lowering import trace
@@ -70,6 +71,7 @@ def run(model: str = "caffenet10", fractions: list | None = None, strengths: lis
         reports.append(one.report.assign(point=f"{kind} {value:g}"))
     points = pd.DataFrame(points)
     meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
+                      baselines=context.baselines,
                       wall_s=time.perf_counter() - t0, seed=seed, model=model, sizes=vars(context.sizes),
                       schedule=context.schedule_note(), mode=mode, threshold=threshold,
                       sweep=[f"{k} {v:g}" for k, v in sweep],
@@ -156,3 +158,34 @@ def comparison(points: pd.DataFrame) -> pd.DataFrame:
          "ours": "–" if best is None else f"{best['error %']:.2f} ({best['error %'] - base:+.2f} pp, {best['point']}, "
                                           f"FLOP saved {best['FLOP saved %']:.1f}%)"},
     ])
+
+
+def claims(result: ExperimentResult) -> list[Claim]:
+    """Figure 7(a)'s claims from the sweep's ``points``: the FLOP of 2-D convolutions saved at no
+    accuracy loss, and the lowest error's change from the baseline (the stand-in's errors against
+    its own baseline); the error with the parameters retained needs ImageNet."""
+    points, item = result.tables.get("points"), "Figure 7(a)"
+    why = f"the Figure 7(a) notebook (2-D-filter SSL sweep on AlexNet, figures/{result.name}/)"
+    base_error = models.get(paper.TABLE4_NETWORK).paper_error
+    span = paper.FIGURE7A["flop_saved_no_loss"]
+    saved = best = None
+    note_saved = note_best = ""
+    if points is not None and len(points) > 1:
+        mine = ours(points)
+        base, top = mine["baseline"], mine["best"]
+        saved = float(mine["no_loss"]["FLOP saved %"]) if mine["no_loss"] is not None else 0.0
+        note_saved = f"points at or below our baseline's error {base:.2f}%: {mine['within']} of {mine['swept']}"
+        best = round(float(top["error %"]) - base, 2)
+        note_best = f"{top['point']}: {top['error %']:.2f}% vs our baseline {base:.2f}%"
+    return [
+        Claim(WEN, item, "2-D-filter SSL", "FLOP saved % with no accuracy loss", paper_value=sum(span) / 2, ours=saved,
+              rule="saving", network=result.meta.get("model"), why_not=why,
+              note="; ".join(x for x in ("the paper: {:g}-{:g}%".format(*span), note_saved) if x)),
+        Claim(WEN, item, "2-D-filter SSL", "lowest top-1 error's change from the baseline, pp",
+              paper_value=round(paper.FIGURE7A["best_error"] - base_error, 2), ours=best, rule="error reduction",
+              network=result.meta.get("model"), why_not=why,
+              note="; ".join(x for x in (f"the paper: {paper.FIGURE7A['best_error']:g}% from {base_error:g}%", note_best) if x)),
+        Claim(WEN, item, "AlexNet 5 (shape-wise)", "top-1 error % with the parameters retained",
+              paper_value=paper.ALEXNET5_RETAINED_ERROR,
+              why_not="ImageNet: an absolute ImageNet error (the stand-in's errors are not comparable)"),
+    ]

@@ -10,6 +10,7 @@ import pandas as pd
 
 from sslkit import pipeline
 from sslkit.analysis.pca import components_for, network_curves
+from sslkit.results.claims import WEN, Claim
 from sslkit.results.record import ExperimentResult, provenance
 from sslkit.training.runtime import default_device
 from sslkit.util import profiles
@@ -85,3 +86,25 @@ def components_table(curves: pd.DataFrame, errors: list[float]) -> pd.DataFrame:
             row |= {f"baseline for {e:g}%": b, f"SSL for {e:g}%": s, f"SSL needs fewer ({e:g}%)": s < b}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def claims(result: ExperimentResult) -> list[Claim]:
+    """Figure 7(b)'s claim per network: SSL's filters need fewer principal components (10%
+    reconstruction error) than the baseline's in every conv layer."""
+    table = result.tables.get("components")
+    table = table if table is not None and "network" in table else None   # no network analysed
+    names = list(dict.fromkeys(["lenet", "convnet", "caffenet10"] + ([] if table is None else list(table["network"]))))
+    out = []
+    for name in names:
+        part = None if table is None else table[table["network"] == name]
+        quantity = "SSL needs fewer components (10% error), every layer"
+        if part is None or part.empty:
+            out.append(Claim(WEN, "Figure 7(b)", name, quantity, paper_value=1.0, rule="claim", network=name,
+                             why_not="the Figure 7(b) notebook with this network's SSL weights"))
+            continue
+        fewer = part["SSL needs fewer (10%)"].astype(str) == "True"
+        note = "; ".join(f"{r['layer']}: {r['SSL for 10%']} vs {r['baseline for 10%']}" for _, r in part.iterrows())
+        out.append(Claim(WEN, "Figure 7(b)", f"{name} ({part['run'].iloc[0]})", quantity, paper_value=1.0,
+                         ours=float(fewer.all()), rule="claim", network=name,
+                         note="components SSL vs baseline: " + note + "; the SSL run's error is not checked here"))
+    return out

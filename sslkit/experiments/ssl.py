@@ -6,9 +6,10 @@ import time
 
 import pandas as pd
 
-from sslkit import pipeline
+from sslkit import models, pipeline
 from sslkit.analysis import timing
 from sslkit.results import paper
+from sslkit.results.claims import CONSTRUCTION, WEN, Claim, split
 from sslkit.results.record import ExperimentResult, provenance
 from sslkit.sparsity.stats import sparsity_report
 from sslkit.util import profiles
@@ -119,6 +120,7 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
         tables["latency"] = pd.concat(latency, ignore_index=True)
     tables["layers"] = pd.concat([r.report.assign(row=k) for k, r in results.items()], ignore_index=True)
     meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
+                      baselines=context.baselines,
                       wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(), model=model,
                       table=table, sizes=vars(context.sizes),
                       training_wall_s={k: round(r.wall_s, 1) for k, r in results.items()},
@@ -127,3 +129,61 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
     chosen = tuple(figures) if figures is not None else (paper_table.figures if paper_table else ())
     return ExperimentResult(f"{table or 'ssl'}_{model}", tables, meta, figures=chosen,
                             objects={"models": {"baseline": base[0], **{k: r.model for k, r in results.items()}}})
+
+
+_ITEMS = {"table1": "Table 1", "table2": "Table 2", "mlp": "MLP table", "table3": "Table 3"}
+_RULES = {"filters": "count", "channels": "count", "filter_size": "count", "neurons": "count", "flop": "flop",
+          "row_sparsity": "sparsity", "column_sparsity": "sparsity", "speedup": "speedup", "dead_pixels": "share"}
+_DENSE = {"filters", "channels", "filter_size", "neurons", "flop", "speedup"}   # a baseline's: dense by construction
+
+
+def _layers(key: str, table: paper.PaperTable, n: int) -> list[str]:
+    if table.network == "mlp":
+        return ["input", "hidden1", "hidden2", "output"] if key == "neurons" else [f"fc{i + 1}" for i in range(n)]
+    return [f"conv{i + 1}" for i in range(n)]
+
+
+def claims(result: ExperimentResult) -> list[Claim]:
+    """Every number of the paper table the result compares with (``meta['table']``), ours read
+    from its ``comparison`` table: each row's error, and its per-layer structure, FLOP and
+    speedup (gated on the row's error; a baseline's dense counts, 100% FLOP and speedup 1.0
+    hold by construction); with Table 3 the text's weight-matrix reductions of ConvNet 2, with
+    the MLP table Figure 4(b)'s share of input pixels left unconnected."""
+    name = result.meta.get("table")
+    if name is None:
+        return []
+    table = paper.table(name)
+    item, data = _ITEMS[name], models.get(table.network).dataset
+    comp = result.tables.get("comparison")
+    ours = comp[comp["source"] == "ours"].set_index("row") if comp is not None else None
+    need = f"the {item} notebook's results (figures/{result.name}/)"
+    out = []
+    for i, prow in enumerate(table.rows):
+        mine = ours.loc[prow["row"]] if ours is not None and prow["row"] in ours.index else None
+        out.append(Claim(WEN, item, prow["row"], "error %", paper_value=prow["error"], rule=f"error {data}", error=True,
+                         ours=None if mine is None else float(mine["error %"]), why_not=need))
+        for col in table.columns:
+            if col.key not in prow:
+                continue
+            got = split(mine[col.key]) if mine is not None and col.key in mine.index else []
+            if col.key == "dead_pixels":
+                out.append(Claim(WEN, "Figure 4(b)", prow["row"], "% input pixels with no connection",
+                                 paper_value=prow[col.key], ours=got[0] if got else None, rule="share",
+                                 gate=((item, prow["row"]),), why_not=need))
+                continue
+            values = prow[col.key]
+            dense = i == 0 and col.key in _DENSE
+            if dense and col.key == "speedup" and mine is not None:
+                got = [1.0] * len(values)   # the baseline against itself
+            for layer, p, o in zip(_layers(col.key, table, len(values)), values, got + [None] * len(values)):
+                out.append(Claim(WEN, item, prow["row"], col.key.replace("_", " "), layer, p, o, _RULES[col.key],
+                                 kind=CONSTRUCTION if dense else "trained", why_not=need))
+    for row, values in (paper.TABLE3_SHRINK.items() if name == "table3" else ()):
+        mine = ours.loc[row] if ours is not None and row in ours.index else None
+        rows, cols = (split(mine["row_sparsity"]), split(mine["column_sparsity"])) if mine is not None else ([], [])
+        got = [round(100 * (1 - (1 - r / 100) * (1 - c / 100)), 1) for r, c in zip(rows, cols)]
+        for j, p in enumerate(values):
+            out.append(Claim(WEN, item, row, "weight matrix size reduced by %", f"conv{j + 1}", p,
+                             got[j] if got else None, "sparsity", why_not=need,
+                             note="1 − (1 − row sparsity)(1 − column sparsity)"))
+    return out

@@ -15,7 +15,7 @@ regularization, and the baseline it starts from. The profile's strength multipli
 """
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -49,6 +49,7 @@ class Context:
     force: bool = False
     progress: bool = True
     runtime: Runtime | None = None
+    baselines: dict = field(default_factory=dict, compare=False)   # filled by baseline(): what was used
 
     @property
     def device(self) -> torch.device:
@@ -134,7 +135,9 @@ def baseline(context: Context) -> tuple[nn.Module, Result]:
     every experiment that starts from it). Returns the network and its training result."""
     seed_everything(context.seed)
     net = context.network.build().to(context.device)
-    res = store.train_stage(baseline_dir(context), "baseline", net, context, context.schedule("baseline"), seed=context.seed)
+    folder = baseline_dir(context)
+    res = store.train_stage(folder, "baseline", net, context, context.schedule("baseline"), seed=context.seed)
+    context.baselines[context.network.name] = {"stage": folder.name, "test error %": round(100 * res.test_error, 2)}
     return net, res
 
 
