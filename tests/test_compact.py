@@ -1,6 +1,9 @@
 """Compaction: for every structure, on the paper's networks and on torchvision CNNs, the
 compacted model computes what the masked model computes, with the parameter and FLOP counts
 the sparsity report predicted. FLOP accounting agrees with torch.utils.flop_counter."""
+import os
+import warnings
+
 import pytest
 import torch
 import torch.nn as nn
@@ -9,7 +12,7 @@ from helpers import expand, num_weights, total_flops
 from torch.utils.flop_counter import FlopCounterMode
 
 from sslkit import models
-from sslkit.compaction.compact import GroupedConv, LoweredConv, ShortcutBlock, compact, propagate_zeros
+from sslkit.compaction.compact import GroupedConv, LoweredConv, LoweredLinear, ShortcutBlock, compact, propagate_zeros
 from sslkit.sparsity import groups as G
 from sslkit.sparsity import lowering
 from sslkit.sparsity.stats import sparsity_report
@@ -86,7 +89,7 @@ def _mask(net, structure, frac=0.4, seed=1):
 
 def _weights(model):
     return sum(num_weights(m) if isinstance(m, LoweredConv) else m.weight.numel()
-               for m in model.modules() if isinstance(m, (*LAYER, LoweredConv)))
+               for m in model.modules() if isinstance(m, (*LAYER, LoweredConv, LoweredLinear)))
 
 
 def _propagate_and_compact(net, shape):
@@ -126,8 +129,11 @@ def _lowered_flops(model, shape):
     found = []
 
     def hook(mod, _i, o):
-        found.append(2 * num_weights(mod) * o.shape[-2] * o.shape[-1])
-    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, LoweredConv)]
+        if isinstance(mod, LoweredLinear):
+            found.append(2 * mod.weight.numel() * (o.numel() // mod.out_features))
+        else:
+            found.append(2 * num_weights(mod) * o.shape[-2] * o.shape[-1])
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (LoweredConv, LoweredLinear))]
     with torch.no_grad():
         model(torch.zeros(1, *shape))
     for h in hs:
@@ -389,3 +395,88 @@ def test_zero_filter_before_any_activation_or_norm(act):
         assert kept == 7                        # channel 0 reaches conv2 as a constant: kept
     else:
         assert kept == 8                        # mixing (or PReLU): nothing removed
+
+
+def _resnext_narrow():
+    from torchvision.models import resnet
+    return resnet.ResNet(resnet.Bottleneck, [1, 1, 1, 1], groups=4, width_per_group=8, num_classes=10)
+
+
+def _convnext_narrow():
+    """torchvision's ConvNeXt with its blocks (depthwise conv, LayerNorm, two linear layers on
+    (N, H, W, C) maps, layer scale) at 16-64 channels."""
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    return ConvNeXt([CNBlockConfig(16, 32, 1), CNBlockConfig(32, 64, 1), CNBlockConfig(64, None, 1)], num_classes=10)
+
+
+M = torchvision.models
+ZOO = {  # torchvision's CNN families at 64x64 (narrow where the builder allows), with the structure zeroed
+    "resnext_narrow": (_resnext_narrow, "channel"),                       # grouped convs: needs the fixpoint
+    "shufflenet_v2_x0_5": (lambda: M.shufflenet_v2_x0_5(num_classes=10), "filter"),   # channel shuffle
+    "convnext rows": (lambda: _convnext_narrow(), "filter"),              # linear layers on (N, H, W, C)
+    "convnext columns": (lambda: _convnext_narrow(), "channel"),
+    "squeezenet1_1": (lambda: M.squeezenet1_1(num_classes=10), "filter"),            # concatenations
+    "mnasnet0_5": (lambda: M.mnasnet0_5(num_classes=10), "channel"),
+}
+ZOO_ALL = {  # the rest of the families: minutes on 2 cores, run with SSLKIT_TEST_ZOO=all
+    "googlenet": (lambda: M.googlenet(num_classes=10, aux_logits=False, init_weights=True), "shape"),
+    "regnet_x_400mf": (lambda: M.regnet_x_400mf(num_classes=10), "channel"),
+    "efficientnet_b0": (lambda: M.efficientnet_b0(num_classes=10), "filter"),        # squeeze-and-excitation
+    "efficientnet_v2_s": (lambda: M.efficientnet_v2_s(num_classes=10), "channel"),
+    "densenet121": (lambda: M.densenet121(num_classes=10), "channel"),
+    "resnext50_32x4d": (lambda: M.resnext50_32x4d(num_classes=10), "channel"),
+    "alexnet": (lambda: M.alexnet(num_classes=10), "filter"),
+    "convnext_tiny": (lambda: M.convnext_tiny(num_classes=10), "filter"),
+}
+if os.environ.get("SSLKIT_TEST_ZOO") == "all":
+    ZOO |= ZOO_ALL
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(ZOO))
+def test_torchvision_cnns_compact_exactly_to_the_prediction(name):
+    """Random zero filters, channels or shape columns in every layer of torchvision's CNNs: the
+    compacted network computes the same (relative 1e-5) and holds exactly the weights and FLOPs
+    the report predicts after propagate_zeros. Where torch-pruning cannot trace the graph
+    (ShuffleNet's channel shuffle), every channel is kept with one warning naming the network."""
+    make, structure = ZOO[name]
+    torch.manual_seed(0)
+    net = _mask(_prepare_bn(make().eval()), structure)
+    shape = (3, 64, 64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x, expected, report, small = _propagate_and_compact(net, shape)
+    said = [str(w.message) for w in caught if "compaction keeps" in str(w.message)]
+    assert said == (["compaction keeps every channel of ShuffleNetV2: " + said[0].split(": ", 1)[1]] * len(said)
+                    if name.startswith("shufflenet") else [])
+    assert not name.startswith("shufflenet") or said
+    with torch.no_grad():
+        assert (small(x) - expected).abs().max().item() <= 1e-5 * max(1.0, expected.abs().max().item())
+    assert _weights(small) == report["weights left"].sum() < report["weights"].sum()
+    assert _lowered_flops(small, shape) == report["FLOP left"].sum()
+
+
+def test_propagate_zeros_runs_to_a_fixpoint_on_grouped_convs():
+    """Zeroing the columns of a grouped conv's whole group makes its producers' channels unused
+    only in a second pass: one pass predicts more weights than compaction leaves."""
+    shape = (3, 16, 16)
+
+    def build():
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                            nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.BatchNorm2d(8), nn.ReLU(),
+                            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+        net = _prepare_bn(net.eval())
+        with torch.no_grad():
+            net[8].weight[:, :4] = 0            # the classifier no longer reads group 0's outputs
+        return net
+
+    predicted, x = {}, torch.randn(2, *shape)
+    for passes in (1, 20):
+        net = build()
+        propagate_zeros(net, shape, max_passes=passes)
+        predicted[passes] = sparsity_report(net, shape)["weights left"].sum()
+    small = compact(build(), shape)                        # compaction too repeats to the fixpoint
+    assert _weights(small) == _weights(compact(net, shape)) == predicted[20] < predicted[1]
+    with torch.no_grad():
+        assert torch.allclose(small(x), build()(x), atol=1e-6)

@@ -32,15 +32,16 @@ The parameter and FLOP counts of the result are the sparsity report's "weights l
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 import torch.nn as nn
 
-from sslkit.compaction.layers import GroupedConv, LoweredConv, Select, ShortcutBlock
+from sslkit.compaction.layers import GroupedConv, LoweredConv, LoweredLinear, Select, ShortcutBlock
 from sslkit.sparsity.groups import LAYER_TYPES, zero_groups
 from sslkit.sparsity.lowering import live
 
-__all__ = ["GroupedConv", "LoweredConv", "Select", "ShortcutBlock", "compact", "depth", "propagate_zeros",
+__all__ = ["GroupedConv", "LoweredConv", "LoweredLinear", "Select", "ShortcutBlock", "compact", "depth", "propagate_zeros",
            "remove_dead_blocks", "remove_dead_channels", "lower_sparse_columns", "residual_blocks",
            "branch_convs", "shortcut_layers"]
 
@@ -176,6 +177,8 @@ def _grouped_conv_pruner():
 
 
 def _graph(model: nn.Module, example: torch.Tensor):
+    """torch-pruning's dependency graph of ``model``, or None (with one warning naming the
+    network) where it cannot be traced: every channel is then kept."""
     import torch_pruning as tp
 
     GroupedConv.opaque = True   # one node of the graph, pruned by its own pruner
@@ -183,8 +186,24 @@ def _graph(model: nn.Module, example: torch.Tensor):
         with torch.enable_grad():  # the graph is traced through autograd
             return tp.DependencyGraph().build_dependency(model, example_inputs=example,
                                                          customized_pruners={GroupedConv: _grouped_conv_pruner()})
+    except Exception as exc:    # torch-pruning's index mapping fails on some reshapes (ShuffleNet's shuffle)
+        warnings.warn(f"compaction keeps every channel of {type(model).__name__}: torch-pruning cannot trace its "
+                      f"graph ({type(exc).__name__}: {exc}); zero columns are still skipped", stacklevel=3)
+        return None
     finally:
         GroupedConv.opaque = False
+
+
+def _channel_groups(dg, model: nn.Module):
+    """(layer name, its output-channel group) for every conv and linear layer the graph can
+    group; a layer it cannot (an index mapping torch-pruning gets wrong) keeps its channels,
+    with one warning naming it."""
+    for name, m in _layers(model):
+        try:
+            yield name, m, _out_channel_group(dg, m)
+        except Exception as exc:
+            warnings.warn(f"compaction keeps the output channels of {name} ({type(m).__name__}): torch-pruning "
+                          f"cannot group them ({type(exc).__name__}: {exc})", stacklevel=3)
 
 
 def _split_grouped(model: nn.Module) -> None:
@@ -235,11 +254,10 @@ class _Probe:
                     raise _Probe._Done
 
         def disturb(mod, _args, out):
-            out = out.clone()
-            idx = perturb[id(mod)]
-            noise = torch.rand(out[:, idx].shape, generator=torch.Generator().manual_seed(1)).to(out)
-            out[:, idx] += 1.0 + noise
-            return out
+            dim = _channel_dim(mod, out)
+            index = torch.as_tensor(perturb[id(mod)], dtype=torch.long, device=out.device)
+            noise = torch.rand(out.index_select(dim, index).shape, generator=torch.Generator().manual_seed(1)).to(out)
+            return out.index_add(dim, index, 1.0 + noise)
 
         for m in self.model.modules():
             if id(m) in left:
@@ -256,8 +274,14 @@ class _Probe:
         return seen
 
 
-def _channels_of(t: torch.Tensor, idx: list[int]) -> torch.Tensor:
-    return t.index_select(1, torch.as_tensor(idx, dtype=torch.long, device=t.device))
+def _channel_dim(mod: nn.Module, t: torch.Tensor) -> int:
+    """The channel dimension of ``mod``'s input or output ``t``: the last for a linear layer
+    (also on an (N, H, W, C) map, as in ConvNeXt's blocks), 1 otherwise."""
+    return t.dim() - 1 if isinstance(mod, nn.Linear) else 1
+
+
+def _channels_of(mod: nn.Module, t: torch.Tensor, idx: list[int]) -> torch.Tensor:
+    return t.index_select(_channel_dim(mod, t), torch.as_tensor(idx, dtype=torch.long, device=t.device))
 
 
 def _out_channel_group(dg, m: nn.Module, idxs: list[int] | None = None):
@@ -324,12 +348,12 @@ def _dead_channels(dg, group, probe: _Probe) -> list[int]:
     for mod, item in readers:                   # produced as zeros, but do they arrive as zeros?
         for i, r in zip(item.idxs, item.root_idxs):
             if prod_dead[r]:
-                prod_dead[r] = not bool(_channels_of(base[id(mod)], [i]).any())
+                prod_dead[r] = not bool(_channels_of(mod, base[id(mod)], [i]).any())
     for mod, item in readers:                   # does noise on them change any other channel?
         own = {i for i, r in zip(item.idxs, item.root_idxs) if r in candidates}
         before, after = base[id(mod)], disturbed[id(mod)]
-        others = [i for i in range(before.shape[1]) if i not in own]
-        if others and not torch.equal(_channels_of(before, others), _channels_of(after, others)):
+        others = [i for i in range(before.shape[_channel_dim(mod, before)]) if i not in own]
+        if others and not torch.equal(_channels_of(mod, before, others), _channels_of(mod, after, others)):
             return []
     return [r for r in roots if prod_dead[r] or cons_dead[r]]
 
@@ -356,16 +380,16 @@ def remove_dead_channels(model: nn.Module, example: torch.Tensor) -> int:
 
     Grouped convs lose channels group by group (a :class:`GroupedConv` where the groups end up
     unequal); a depthwise conv loses a channel together with the filter that feeds it."""
-    # One pass: removing a channel zeroes no other weight, so it leaves no new dead channel.
-    # The graph stays valid across removals (torch-pruning re-maps concatenation indices for
+    # One pass removes what is dead now; a removal can leave new dead channels (a grouped
+    # conv's group that lost all its filters no longer reads its inputs), so compact() repeats
+    # it until a pass removes nothing. The graph stays valid across removals (torch-pruning re-maps concatenation indices for
     # every new group), and the probe runs the network as it is at each call.
     _split_grouped(model)
     removed, seen = 0, set()
     dg, probe = _graph(model, example), _Probe(model, example)
-    for _, m in _layers(model):
+    for _, m, group in ([] if dg is None else _channel_groups(dg, model)):
         if id(m) in seen:                       # its channels were examined with another producer's
             continue
-        group = _out_channel_group(dg, m)
         seen |= {id(item.dep.target.module) for item in group if dg.is_out_channel_pruning_fn(item.dep.handler)}
         dead = _leave_one(dg, group, _dead_channels(dg, group, probe))
         if dead:
@@ -388,9 +412,12 @@ def lower_sparse_columns(model: nn.Module) -> list[str]:
             if not (rows.all() and cols.all()):              # a zero column or a zero row left
                 _set(model, name, LoweredConv(m))
                 changed.append(name)
-        elif isinstance(m, nn.Linear):
+        elif isinstance(m, nn.Linear) and m.weight.numel():
             inputs = torch.nonzero(~_zero_cols(m)).flatten()
-            if 0 < len(inputs) < m.in_features:
+            if zero_groups(m.weight, "filter").any() and len(inputs):   # zero rows whose outputs stay alive
+                _set(model, name, LoweredLinear(m))
+                changed.append(name)
+            elif 0 < len(inputs) < m.in_features:
                 new = nn.Linear(len(inputs), m.out_features, bias=m.bias is not None,
                                 device=m.weight.device, dtype=m.weight.dtype)
                 new.weight.copy_(m.weight[:, inputs])
@@ -421,30 +448,48 @@ def compact(model: nn.Module, input_shape: tuple[int, ...], *, depth: bool = Tru
     if depth:
         remove_dead_blocks(model)
     if channels:
-        remove_dead_channels(model, example)
+        for _ in range(20):                     # to a fixpoint (see remove_dead_channels)
+            if not remove_dead_channels(model, example):
+                break
     if columns:
         lower_sparse_columns(model)
     return model
 
 
 @torch.no_grad()
-def propagate_zeros(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
+def propagate_zeros(model: nn.Module, input_shape: tuple[int, ...], *, max_passes: int = 20) -> nn.Module:
     """Zero, in place, every weight that :func:`compact` would remove anyway: the consumers'
     columns of dead channels and the producers' rows (bias included) of unused ones. The
     network computes the same function; its sparsity report then predicts the compacted size.
 
-    The dead channels are found on a copy whose grouped convs are split (as :func:`compact`
-    does); the weights are zeroed in ``model`` itself, which keeps its modules and parameters."""
-    p = next(model.parameters())
+    Zeroing can make more channels dead (a grouped conv whose filters of one group are all
+    zero no longer reads that group's inputs, so their producers become unused), so passes
+    repeat until one zeroes nothing (at most ``max_passes``). The dead channels are found on a
+    copy whose grouped convs are split (as :func:`compact` does); the weights are zeroed in
+    ``model`` itself, which keeps its modules and parameters."""
     was = model.training
     model.eval()
+    for _ in range(max_passes):
+        before = _zeros(model)
+        _propagate_once(model, input_shape)
+        if _zeros(model) == before:
+            break
+    model.train(was)
+    return model
+
+
+def _zeros(model: nn.Module) -> int:
+    return sum(int((p == 0).sum()) for p in model.parameters())
+
+
+def _propagate_once(model: nn.Module, input_shape: tuple[int, ...]) -> None:
+    p = next(model.parameters())
     work = copy.deepcopy(model)
     _split_grouped(work)
     example = torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype)
     dg, probe = _graph(work, example), _Probe(work, example)
     names = {id(m): n for n, m in work.named_modules()}
-    for _, m in _layers(work):
-        group = _out_channel_group(dg, m)
+    for _, m, group in ([] if dg is None else _channel_groups(dg, work)):
         dead = set(_dead_channels(dg, group, probe))
         for item in group if dead else ():
             name = names.get(id(item.dep.target.module))
@@ -457,8 +502,6 @@ def propagate_zeros(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
             elif isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.affine:
                 mod.weight[idx] = 0
                 mod.bias[idx] = 0
-    model.train(was)
-    return model
 
 
 def _zero_channels(mod: nn.Module, idx: list[int], out: bool) -> None:

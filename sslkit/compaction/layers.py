@@ -23,14 +23,40 @@ class ShortcutBlock(nn.Module):
 
 
 class Select(nn.Module):
-    """Keeps the ``index`` entries of dimension 1 (the live inputs of a linear layer)."""
+    """Keeps the ``index`` entries of the last dimension: the live inputs of the linear layer
+    after it (its features are the last dimension, also on an (N, H, W, C) map)."""
 
     def __init__(self, index: torch.Tensor):
         super().__init__()
         self.register_buffer("index", index.detach().clone())
 
     def forward(self, x):
-        return x.index_select(1, self.index)
+        return x.index_select(-1, self.index)
+
+
+class LoweredLinear(nn.Module):
+    """A linear layer computed on its non-zero rows and columns only: the live inputs (of the
+    last dimension) times the non-zero rows; a zero row's output is its bias, a constant. For
+    zero rows whose outputs stay alive (a ConvNeXt block's last linear layer, whose outputs
+    join the residual stream), so that the weights held are the report's "weights left"."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        w = linear.weight.detach()
+        rows, cols = live(w)
+        rows, cols = torch.nonzero(rows[0]).flatten(), torch.nonzero(cols[0]).flatten()
+        bias = linear.bias.detach() if linear.bias is not None else torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
+        self.out_features = w.shape[0]
+        self.register_buffer("rows", rows)
+        self.register_buffer("cols", cols)
+        self.register_buffer("constant", bias.clone())          # what every output is before the live rows
+        self.weight = nn.Parameter(w[rows][:, cols].clone())
+        self.bias = nn.Parameter(bias[rows].clone())
+
+    def forward(self, x):
+        out = self.constant.expand(*x.shape[:-1], self.out_features).clone()
+        out[..., self.rows] = F.linear(x.index_select(-1, self.cols), self.weight, self.bias)
+        return out
 
 
 def _out_size(conv, h: int, w: int) -> tuple[int, int]:
