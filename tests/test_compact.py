@@ -480,3 +480,19 @@ def test_propagate_zeros_runs_to_a_fixpoint_on_grouped_convs():
     assert _weights(small) == _weights(compact(net, shape)) == predicted[20] < predicted[1]
     with torch.no_grad():
         assert torch.allclose(small(x), build()(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_convs_padded_otherwise_than_with_zeros_lose_their_zero_columns(mode):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1, padding_mode=mode),
+                        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10)).eval()
+    with torch.no_grad():
+        net[2].weight[:, 1, 0, :] = 0           # shape fibers (columns) of the padded conv
+        net[2].weight[:, 5] = 0
+    shape = (3, 12, 12)
+    x, expected, report, small = _propagate_and_compact(net, shape)
+    with torch.no_grad():
+        assert (small(x) - expected).abs().max().item() <= 1e-5
+    assert _weights(small) == report["weights left"].sum() < report["weights"].sum()
+    assert _lowered_flops(small, shape) == report["FLOP left"].sum()

@@ -407,7 +407,7 @@ def lower_sparse_columns(model: nn.Module) -> list[str]:
     Returns the changed layers' names."""
     changed = []
     for name, m in list(model.named_modules()):
-        if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros" and m.weight.numel():
+        if isinstance(m, nn.Conv2d) and m.weight.numel():
             rows, cols = live(m.weight, m.groups)
             if not (rows.all() and cols.all()):              # a zero column or a zero row left
                 _set(model, name, LoweredConv(m))

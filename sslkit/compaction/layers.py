@@ -98,12 +98,16 @@ class LoweredConv(nn.Module):
         self.groups, self.in_channels, self.out_channels = g, conv.in_channels, n
         self.kernel_size, self.stride, self.padding, self.dilation = (conv.kernel_size, conv.stride,
                                                                       conv.padding, conv.dilation)
+        self.padding_mode = conv.padding_mode                   # reflect, replicate, circular: padded first
+        self.pads = tuple(conv._reversed_padding_repeated_twice)
         self._dense = len(self.weights) == 1 and torch.equal(self.rows0.cpu(), torch.arange(n))  # all rows, in order
 
     def forward(self, x):
-        b = x.shape[0]
-        ho, wo = _out_size(self, *x.shape[-2:])
-        cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)  # (B, C*M*K, L)
+        b, padding = x.shape[0], self.padding
+        if self.padding_mode != "zeros":
+            x, padding = F.pad(x, self.pads, mode=self.padding_mode), (0, 0)
+        ho, wo = conv_output_size(x.shape[-2:], self.kernel_size, self.stride, padding, self.dilation)
+        cols = F.unfold(x, self.kernel_size, self.dilation, padding, self.stride)  # (B, C*M*K, L)
         parts = []
         for i, weight in enumerate(self.weights):
             sel = cols.index_select(1, getattr(self, f"cols{i}")).view(b, weight.shape[0], weight.shape[2], -1)

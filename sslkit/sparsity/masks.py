@@ -2,8 +2,9 @@
 
 Each conv/linear weight gets a ``weight_mask`` buffer (1 where the weight is non-zero at the
 time of freezing). A gradient hook zeroes masked gradients, and after each optimizer step the
-weight and its SGD momentum buffer are multiplied by the mask, so masked weights and their
-optimizer state stay exactly zero whatever the optimizer's weight decay or momentum.
+weight and every per-weight tensor of its optimizer state (SGD's momentum buffer, Adam's
+moments) are multiplied by the mask, so masked weights and their optimizer state stay exactly
+zero whatever the optimizer, its weight decay or the momentum it held before freezing.
 """
 from __future__ import annotations
 
@@ -34,12 +35,14 @@ class ZeroFreezer:
 
     @torch.no_grad()
     def enforce(self, optimizer: torch.optim.Optimizer | None = None) -> None:
-        """Re-apply the masks to the weights and (when given) the optimizer's momentum buffers."""
+        """Re-apply the masks to the weights and (when given) to the optimizer's state tensors
+        shaped like them (momentum buffers, Adam's first and second moments)."""
         for m in self.modules:
             m.weight.mul_(m.weight_mask)
             state = optimizer.state.get(m.weight, {}) if optimizer is not None else {}
-            if state.get("momentum_buffer") is not None:
-                state["momentum_buffer"].mul_(m.weight_mask)
+            for value in state.values():
+                if torch.is_tensor(value) and value.shape == m.weight.shape:
+                    value.mul_(m.weight_mask)
 
     def post_step(self, model: nn.Module, optimizer: torch.optim.Optimizer, it: int) -> None:
         """The trainer's post-step hook."""
