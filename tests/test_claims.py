@@ -70,9 +70,14 @@ def test_timings_of_the_papers_sparsity_are_checks_and_a_missing_value_after_a_r
 
 
 def test_the_smoke_profile_counts_nothing():
-    v = judge([Claim(WEN, "T", "A", "error %", paper_value=0.9, ours=0.9, rule="error mnist", error=True)],
+    """Neither a number nor a value found missing after a smoke run counts; what did not run
+    stays 'not run'."""
+    v = judge([Claim(WEN, "T", "A", "error %", paper_value=0.9, ours=0.9, rule="error mnist", error=True),
+               Claim(WEN, "F", "SSL-ResNet-18", "error %", paper_value=7.4, rule="error cifar10",
+                     missing="no SSL-ResNet-18: our strengths gave SSL-ResNet-20"),
+               Claim(WEN, "F", "B", "error %", paper_value=7.4, rule="error cifar10", why_not="a run")],
               {"profile": "smoke"})
-    assert v["verdict"][0] == "not counted"
+    assert list(v["verdict"]) == ["not counted", "not counted", "not run"]
 
 
 def test_the_reasons_of_a_row_come_from_its_own_network():

@@ -496,3 +496,38 @@ def test_convs_padded_otherwise_than_with_zeros_lose_their_zero_columns(mode):
         assert (small(x) - expected).abs().max().item() <= 1e-5
     assert _weights(small) == report["weights left"].sum() < report["weights"].sum()
     assert _lowered_flops(small, shape) == report["FLOP left"].sum()
+
+
+@pytest.mark.parametrize("consumer, folds", [
+    (dict(padding=0), True),                               # LeNet's conv2: no padding
+    (dict(padding=1, padding_mode="replicate"), True),     # padding that keeps a constant map constant
+    (dict(padding=1, padding_mode="circular"), True),
+    (dict(padding=1), False),                              # zero padding: the border differs
+    (dict(padding=0, bias=False), False),                  # no bias to fold into
+], ids=["no-padding", "replicate", "circular", "zero-padding", "no-bias"])
+def test_constant_channels_fold_into_the_consumers_bias_where_exact(consumer, folds):
+    """A zero filter with a non-zero bias gives a constant map (through a sigmoid, a max-pool,
+    a BN): it is removed and its constant added to the consumer's bias exactly where every
+    output position receives the same contribution; kept otherwise. A zero filter before a
+    flatten into a linear layer always folds. The report predicts the compacted size."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Sigmoid(), nn.MaxPool2d(2),
+                        nn.Conv2d(8, 6, 3, **consumer), nn.ReLU(), nn.Flatten(), nn.LazyLinear(5))
+    shape = (3, 12, 12)
+    net(torch.zeros(1, *shape))
+    net = _prepare_bn(net.eval())
+    with torch.no_grad():
+        net[0].weight[[0, 3]] = 0                  # biases stay: constant channels
+        net[4].weight[[1, 4]] = 0
+        if net[4].bias is not None:
+            net[4].bias[[1, 4]] = torch.tensor([0.5, -0.25])
+    x, expected, report, small = _propagate_and_compact(net, shape)
+    with torch.no_grad():
+        scale = expected.abs().max().item()
+        assert (net(x) - expected).abs().max().item() <= 1e-5 * scale        # folding in place is exact
+        assert (small(x) - expected).abs().max().item() <= 1e-5 * scale
+    convs = [m for m in small.modules() if isinstance(m, (nn.Conv2d, LoweredConv))]
+    assert convs[0].out_channels == (6 if folds else 8)
+    assert convs[1].out_channels == 4           # zero filters before the linear layer: folded or dead
+    assert _weights(small) == report["weights left"].sum()
+    assert _lowered_flops(small, shape) == report["FLOP left"].sum()

@@ -116,7 +116,8 @@ OPTIMIZERS = {
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_frozen_zeros_stay_zero_with_momentum_built_before_freezing(name):
     """The optimizer has run (momentum, Adam's moments non-zero everywhere) before the zeros are
-    frozen; afterwards the zeros stay exactly zero, and so does their optimizer state."""
+    frozen; afterwards the zeros stay exactly zero, and so does their optimizer state; a zero
+    filter's bias keeps its value while the live filters' biases train."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 6 * 6, 4))
     opt = OPTIMIZERS[name](model.parameters())
@@ -134,7 +135,9 @@ def test_frozen_zeros_stay_zero_with_momentum_built_before_freezing(name):
         model[0].weight[:, 2, 0, 0] = 0
         model[3].weight[:, :50] = 0
     zeros = {m: m.weight.detach() == 0 for m in (model[0], model[3])}
+    dead_bias = model[0].bias.detach()[1].item()         # filter 1 is removed: its bias stays
     freezer = ZeroFreezer(model)
+    before = model[0].bias.detach()[[0, 2, 3, 4, 5]].clone()
     for it in range(5):
         step()
         freezer.post_step(model, opt, it)
@@ -143,7 +146,9 @@ def test_frozen_zeros_stay_zero_with_momentum_built_before_freezing(name):
             for value in opt.state[m.weight].values():
                 if torch.is_tensor(value) and value.shape == m.weight.shape:
                     assert (value[z] == 0).all(), it
+        assert model[0].bias[1].item() == dead_bias, it
     assert (model[0].weight[~zeros[model[0]]] != 0).all()   # the others still train
+    assert (model[0].bias[[0, 2, 3, 4, 5]] != before).all()
 
 
 def test_flops_of_a_linear_layer_on_channels_last_maps_match_torch_flop_counter():

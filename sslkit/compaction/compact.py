@@ -58,11 +58,18 @@ def _bn_constant(bn: nn.modules.batchnorm._BatchNorm) -> torch.Tensor:
     return (bn.bias if bn.affine else 0.0) - bn.running_mean * scale
 
 
+def _zero_filters(m: nn.Module) -> torch.Tensor:
+    """Per output channel: all weights are zero (the bias aside)."""
+    if isinstance(m, GroupedConv):
+        return torch.cat([_zero_filters(c) for c in m.convs])
+    return zero_groups(m.weight, "filter", getattr(m, "groups", 1))
+
+
 def _zero_rows(m: nn.Module) -> torch.Tensor:
-    """Per output channel: all weights (and the bias) are zero."""
+    """Per output channel: all weights and the bias are zero."""
     if isinstance(m, GroupedConv):
         return torch.cat([_zero_rows(c) for c in m.convs])
-    dead = zero_groups(m.weight, "filter", getattr(m, "groups", 1))
+    dead = _zero_filters(m)
     return dead & (m.bias.detach() == 0) if m.bias is not None else dead
 
 
@@ -232,8 +239,8 @@ class _Probe:
 
     def __init__(self, model: nn.Module, example: torch.Tensor):
         self.model = model
-        gen = torch.Generator().manual_seed(0)
-        self.x = torch.randn(1, *example.shape[1:], generator=gen).to(example)
+        self.x, self.other = (torch.randn(1, *example.shape[1:], generator=torch.Generator().manual_seed(seed)).to(example)
+                              for seed in (0, 2))
 
     def inputs(self, want: list[nn.Module], perturb: dict) -> tuple[dict, dict]:
         """The inputs (``id(module)`` -> tensor) of the layers ``want``, as they are and when
@@ -243,7 +250,12 @@ class _Probe:
         every wanted input is seen."""
         return self._run(want, {}), self._run(want, {id(m): idx for m, idx in perturb.items()})
 
-    def _run(self, want: list[nn.Module], perturb: dict) -> dict:
+    def elsewhere(self, want: list[nn.Module]) -> dict:
+        """The inputs of the layers ``want`` for another random input (whether a channel's
+        value there depends on the network's input)."""
+        return self._run(want, {}, self.other)
+
+    def _run(self, want: list[nn.Module], perturb: dict, x: torch.Tensor | None = None) -> dict:
         seen, hooks, left = {}, [], {id(m) for m in want}
 
         def record(mod, args):
@@ -265,7 +277,7 @@ class _Probe:
             if id(m) in perturb:
                 hooks.append(m.register_forward_hook(disturb))
         try:
-            self.model(self.x)
+            self.model(self.x if x is None else x)
         except _Probe._Done:
             pass
         finally:
@@ -291,17 +303,27 @@ def _out_channel_group(dg, m: nn.Module, idxs: list[int] | None = None):
     return dg.get_pruning_group(m, pruner.prune_out_channels, list(range(n)) if idxs is None else idxs)
 
 
-def _dead_channels(dg, group, probe: _Probe) -> list[int]:
+def _dead_channels(dg, group, probe: _Probe) -> tuple[list[int], dict]:
     """Root indices of the channels in ``group`` whose removal provably changes nothing:
 
     - produced as zeros (every producer's filter and bias zero, a BN after it adding nothing,
       a depthwise conv on the way adding no bias) and reaching every consumer as exact zeros, or
     - read by no consumer (all their columns zero; a depthwise conv reading them only passes
-      them on to the consumers),
+      them on to the consumers), or
+    - constant: produced by zero filters whose bias (or the BN after them) is not zero, so
+      that the channel reaches every consumer as one value, whatever the input; each consumer
+      is a linear layer or an ungrouped conv with a bias, and a conv pads nothing or pads
+      without zeros (replicate, reflect, circular keep a constant map constant), so that the
+      channel's contribution is the same at every output position and folds into the bias,
 
-    and in both cases mixing into no other channel on the way (checked on ``probe``: noise
+    and in all cases mixing into no other channel on the way (checked on ``probe``: noise
     added to them at the producers changes only their own entries of the consumers' inputs).
-    Otherwise they are kept. Layers sslkit does not know are left alone."""
+    Otherwise they are kept. Layers sslkit does not know are left alone.
+
+    Returns:
+        (roots, folds): the removable roots, and for each constant one ``[(consumer, input
+        index, value), ...]``, what :func:`_fold` adds to the consumers' biases before removal.
+    """
     producers, consumers, depthwise, bns = [], [], [], []
     for item in group:
         mod, handler = item.dep.target.module, item.dep.handler
@@ -309,42 +331,48 @@ def _dead_channels(dg, group, probe: _Probe) -> list[int]:
             if _is_depthwise(mod):
                 depthwise.append((mod, item))
             elif getattr(mod, "groups", 1) > 1:
-                return []                       # a grouped conv not split into a GroupedConv
+                return [], {}                   # a grouped conv not split into a GroupedConv
             else:
                 (producers if dg.is_out_channel_pruning_fn(handler) else consumers).append((mod, item))
         elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
             bns.append((mod, item))
         elif isinstance(mod, nn.Module) and any(True for _ in mod.parameters(recurse=False)):
-            return []                           # an unknown layer with parameters: leave it
+            return [], {}                       # an unknown layer with parameters: leave it
     if not producers or not consumers:          # the network's input or output
-        return []
+        return [], {}
     roots = sorted({r for _, item in producers for r in item.root_idxs})
     prod_dead = {r: True for r in roots}
     cons_dead = {r: True for r in roots}
+    flat = {r: True for r in roots}             # zero filters: input-independent, perhaps constant
     for mod, item in producers:
-        rows = _zero_rows(mod)
+        rows, filters = _zero_rows(mod), _zero_filters(mod)
         for i, r in zip(item.idxs, item.root_idxs):
             prod_dead[r] &= bool(rows[i])
+            flat[r] &= bool(filters[i])
     for mod, item in depthwise:                 # zero in, zero out: only its bias could add
         for i, r in zip(item.idxs, item.root_idxs):
             prod_dead[r] &= mod.bias is None or bool(mod.bias[i] == 0)
+            flat[r] = False
     for bn, item in bns:
         const = _bn_constant(bn)
         for i, r in zip(item.idxs, item.root_idxs):
             prod_dead[r] &= bool(const[i] == 0)
     for mod, item in consumers:
         cols = _zero_cols(mod)
+        foldable = _folds_into(mod)
         for i, r in zip(item.idxs, item.root_idxs):
             cons_dead[r] &= bool(cols[i])
-    candidates = {r for r in roots if prod_dead[r] or cons_dead[r]}
+            flat[r] &= foldable
+    constant = {r for r in roots if flat[r] and not prod_dead[r] and not cons_dead[r]}
+    candidates = {r for r in roots if prod_dead[r] or cons_dead[r]} | constant
     if not candidates:
-        return []
+        return [], {}
     readers = consumers + depthwise             # the layers the channel reaches
     base, disturbed = probe.inputs([mod for mod, _ in readers],
                                    {mod: [i for i, r in zip(item.idxs, item.root_idxs) if r in candidates]
                                     for mod, item in producers + depthwise})
     if any(id(mod) not in base for mod, _ in readers):
-        return []                               # a layer the probe did not reach: leave it
+        return [], {}                           # a layer the probe did not reach: leave it
     for mod, item in readers:                   # produced as zeros, but do they arrive as zeros?
         for i, r in zip(item.idxs, item.root_idxs):
             if prod_dead[r]:
@@ -354,8 +382,40 @@ def _dead_channels(dg, group, probe: _Probe) -> list[int]:
         before, after = base[id(mod)], disturbed[id(mod)]
         others = [i for i in range(before.shape[_channel_dim(mod, before)]) if i not in own]
         if others and not torch.equal(_channels_of(mod, before, others), _channels_of(mod, after, others)):
-            return []
-    return [r for r in roots if prod_dead[r] or cons_dead[r]]
+            return [], {}
+    folds = {r: [] for r in constant}
+    if constant:                                # one value everywhere, for any input?
+        other = probe.elsewhere([mod for mod, _ in consumers])
+        for mod, item in consumers:
+            for i, r in zip(item.idxs, item.root_idxs):
+                if r in folds:
+                    seen, again = _channels_of(mod, base[id(mod)], [i]), _channels_of(mod, other[id(mod)], [i])
+                    value = seen.flatten()[0]
+                    if torch.equal(seen, again) and bool((seen == value).all()):
+                        folds[r].append((mod, i, value))
+                    else:
+                        folds.pop(r)
+    dead = [r for r in roots if prod_dead[r] or cons_dead[r] or r in folds]
+    return dead, {r: f for r, f in folds.items() if not (prod_dead[r] or cons_dead[r])}
+
+
+def _folds_into(mod: nn.Module) -> bool:
+    """Whether a constant input channel of ``mod`` adds the same to every output position,
+    so that it can fold into ``mod``'s bias (see :func:`_dead_channels`)."""
+    if isinstance(mod, GroupedConv) or mod.bias is None:
+        return False
+    if isinstance(mod, nn.Linear):
+        return True
+    return mod.groups == 1 and (mod.padding_mode != "zeros" or not any(mod._reversed_padding_repeated_twice))
+
+
+def _fold(folds: dict, roots: list[int]) -> None:
+    """Add the constant channels ``roots`` to their consumers' biases (see :func:`_dead_channels`):
+    a linear layer gets column × value, a conv each filter's kernel sum for that channel × value."""
+    for r in roots:
+        for mod, i, value in folds.get(r, ()):
+            w = mod.weight[:, i]
+            mod.bias += value * (w if w.dim() == 1 else w.sum(dim=(-2, -1)))
 
 
 def _leave_one(dg, group, dead: list[int]) -> list[int]:
@@ -391,8 +451,10 @@ def remove_dead_channels(model: nn.Module, example: torch.Tensor) -> int:
         if id(m) in seen:                       # its channels were examined with another producer's
             continue
         seen |= {id(item.dep.target.module) for item in group if dg.is_out_channel_pruning_fn(item.dep.handler)}
-        dead = _leave_one(dg, group, _dead_channels(dg, group, probe))
+        dead, folds = _dead_channels(dg, group, probe)
+        dead = _leave_one(dg, group, dead)
         if dead:
+            _fold(folds, dead)
             _out_channel_group(dg, m, dead).prune()
             removed += len(dead)
     _merge_grouped(model)
@@ -490,7 +552,9 @@ def _propagate_once(model: nn.Module, input_shape: tuple[int, ...]) -> None:
     dg, probe = _graph(work, example), _Probe(work, example)
     names = {id(m): n for n, m in work.named_modules()}
     for _, m, group in ([] if dg is None else _channel_groups(dg, work)):
-        dead = set(_dead_channels(dg, group, probe))
+        dead, folds = _dead_channels(dg, group, probe)
+        _fold({r: [(model.get_submodule(names[id(mod)]), i, v) for mod, i, v in f] for r, f in folds.items()}, dead)
+        dead = set(dead)
         for item in group if dead else ():
             name = names.get(id(item.dep.target.module))
             if name is None:                    # an operation (add, concat ...), no weights

@@ -196,7 +196,7 @@ def judge(claims: list[Claim], meta: dict | None = None) -> pd.DataFrame:
         if verdict == "deviates":
             note = _join(note, "ours beats the paper's by more than the tolerance" if _beats(c) else "",
                          reasons(meta, c))
-        if meta.get("profile") == "smoke" and c.ours is not None:
+        if meta.get("profile") == "smoke" and (c.ours is not None or verdict != "not run"):
             verdict, note = "not counted", "smoke profile: its numbers mean nothing"
         rows.append({"paper": c.paper, "item": c.item, "row": c.row, "quantity": c.quantity, "layer": c.layer,
                      "paper value": c.paper_value, "ours": c.ours,

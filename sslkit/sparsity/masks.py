@@ -5,17 +5,23 @@ time of freezing). A gradient hook zeroes masked gradients, and after each optim
 weight and every per-weight tensor of its optimizer state (SGD's momentum buffer, Adam's
 moments) are multiplied by the mask, so masked weights and their optimizer state stay exactly
 zero whatever the optimizer, its weight decay or the momentum it held before freezing.
+
+The bias of a filter whose weights are all zero is frozen too, at its value at the time of
+freezing: the filter is removed, and its channel stays the constant that compaction folds
+into the next layer (or zero, after :func:`sslkit.compaction.compact.propagate_zeros`), instead of
+drifting while the rest fine-tunes.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
-from sslkit.sparsity.groups import LAYER_TYPES
+from sslkit.sparsity.groups import LAYER_TYPES, zero_groups
 
 
 class ZeroFreezer:
-    """Freeze the current zeros of every conv/linear weight of ``model``.
+    """Freeze the current zeros of every conv/linear weight of ``model``, and the biases of its
+    zero filters.
 
     Args:
         model: the network; masks are registered as ``<layer>.weight_mask`` buffers.
@@ -32,6 +38,15 @@ class ZeroFreezer:
             else:
                 m.register_buffer("weight_mask", (m.weight.detach() != 0).to(m.weight.dtype))
             self._handles.append(m.weight.register_hook(lambda g, mask=m.weight_mask: g * mask))
+        # (layer, live filters, frozen bias) for every layer with a bias and a zero filter
+        self._biases = []
+        for m in self.modules:
+            if m.bias is not None:
+                dead = zero_groups(m.weight.detach(), "filter", getattr(m, "groups", 1))
+                if dead.any():
+                    live = (~dead).to(m.bias.dtype)
+                    self._biases.append((m, live, m.bias.detach().clone()))
+                    self._handles.append(m.bias.register_hook(lambda g, live=live: g * live))
 
     @torch.no_grad()
     def enforce(self, optimizer: torch.optim.Optimizer | None = None) -> None:
@@ -43,6 +58,12 @@ class ZeroFreezer:
             for value in state.values():
                 if torch.is_tensor(value) and value.shape == m.weight.shape:
                     value.mul_(m.weight_mask)
+        for m, live, frozen in self._biases:
+            m.bias.copy_(torch.where(live.bool(), m.bias, frozen))
+            state = optimizer.state.get(m.bias, {}) if optimizer is not None else {}
+            for value in state.values():
+                if torch.is_tensor(value) and value.shape == m.bias.shape:
+                    value.mul_(live)
 
     def post_step(self, model: nn.Module, optimizer: torch.optim.Optimizer, it: int) -> None:
         """The trainer's post-step hook."""
@@ -54,4 +75,4 @@ class ZeroFreezer:
             h.remove()
         for m in self.modules:
             m._buffers.pop("weight_mask", None)
-        self._handles = []
+        self._handles, self._biases = [], []
