@@ -1,5 +1,6 @@
 """Test setup: real data from ../shared/data when present (else small synthetic data), trained
-runs and results in a temporary folder (removed at the end), never the network. Decoded image
+runs and results in a temporary folder shared by the session's workers (removed at the end),
+never the network. Decoded image
 folders (a pure function of the data) are shared with the user's cache, so CIFAR-10's JPEGs
 are decoded once per machine, not once per test session."""
 import atexit
@@ -12,8 +13,18 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
-_tmp = Path(tempfile.mkdtemp(prefix="sslkit-tests-"))
-atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
+# One temporary folder per test session, made by the process that starts first (pytest itself,
+# or the pytest-xdist controller, which loads this file before it starts its workers) and
+# inherited by the workers: they share its run store, so a smoke stage that several tests or
+# notebooks need (the LeNet baseline ...) is trained once per session (a file lock per stage
+# lets one worker train it while the other waits), and its results folder.
+_TMP_ENV = "SSLKIT_TEST_TMP"
+if os.environ.get(_TMP_ENV):
+    _tmp = Path(os.environ[_TMP_ENV])
+else:
+    _tmp = Path(tempfile.mkdtemp(prefix="sslkit-tests-"))
+    os.environ[_TMP_ENV] = str(_tmp)
+    atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
 if not os.environ.get("SSLKIT_DATA") and SHARED_DATA.is_dir():
     os.environ["SSLKIT_DATA"] = str(SHARED_DATA)
 os.environ["SSLKIT_RUNS"] = str(_tmp / "runs")         # hermetic: no trained runs from earlier
@@ -54,10 +65,14 @@ def _write_synthetic_mnist(root: Path, n_train: int = 2048, n_test: int = 1000) 
         (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + y.to(torch.uint8).numpy().tobytes())
 
 
-REAL_MNIST = have_mnist()  # decided before any synthetic stand-in is written
+# Decided before any synthetic stand-in is written, by the first process (a worker would see its stand-in).
+if "SSLKIT_TEST_REAL_MNIST" not in os.environ:
+    os.environ["SSLKIT_TEST_REAL_MNIST"] = "1" if have_mnist() else "0"
+REAL_MNIST = os.environ["SSLKIT_TEST_REAL_MNIST"] == "1"
 if not REAL_MNIST:
     os.environ["SSLKIT_DATA"] = str(_tmp / "data")
-    _write_synthetic_mnist(_tmp / "data")
+    if not (_tmp / "data" / "MNIST").exists():   # written once, by the first process
+        _write_synthetic_mnist(_tmp / "data")
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.ops.misc import Permute
 
+from sslkit.sparsity import groups as G
 from sslkit.sparsity.lowering import trace
 from sslkit.sparsity.masks import ZeroFreezer
 from sslkit.sparsity.regularizers import GroupLasso
@@ -187,3 +188,20 @@ def test_cifar10_normalised_with_the_constants_has_zero_mean_and_unit_std_per_ch
     mean, std = x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))
     assert torch.allclose(mean, torch.zeros(3), atol=0.03), mean
     assert torch.allclose(std, torch.ones(3), atol=0.03), std
+
+
+@pytest.mark.parametrize("structure", ["filter", "channel", "shape", "kernel2d", "vector", "depth", "element"])
+@pytest.mark.parametrize("shape, groups", [((12, 4, 3, 3), 1), ((12, 2, 3, 3), 2), ((6, 10), 1)])
+def test_zero_groups_are_the_groups_of_norm_zero(structure, shape, groups):
+    """zero_groups (a boolean reduction) marks exactly the groups whose L2 norm is zero, laid
+    out as group_norms lays them out, for convs (grouped too) and linear layers; a weight too
+    small for its square to be a float (1e-30) is not zero."""
+    w = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    w[torch.rand(*shape, generator=torch.Generator().manual_seed(1)) < 0.7] = 0
+    w.view(-1)[:: 7] = 1e-30
+    if structure != "element":
+        w[: shape[0] // 3] = 0                   # some whole filters (and the groups inside them)
+    expected = G.group_norms(w.double() * 1e30, structure, groups) == 0
+    got = G.zero_groups(w, structure, groups)
+    assert got.shape == expected.shape and torch.equal(got, expected)
+    assert not bool(G.zero_groups(torch.full(shape, 1e-30), structure, groups).any())

@@ -106,11 +106,12 @@ def test_ssl_training_on_lenet_zeroes_weights_exactly(mnist_small):
     data, _ = mnist_small
     torch.manual_seed(0)
     net = models.build("lenet")
+    assert not (net.conv2.weight == 0).any()          # the initialisation has no zero
     reg = GroupLasso.from_spec(net, {"filter": 0.01, "channel": 0.01})
     train(net, data, Schedule(40, 0.01, batch_size=32), hooks=[reg], progress=False)
     for w in (net.conv1.weight, net.conv2.weight):
         assert not torch.any((w.abs() > 0) & (w.abs() < 1e-4))
-    assert (net.conv2.weight == 0).any()
+    assert (net.conv2.weight == 0).sum() >= 10      # the threshold made them
 
 
 def test_proximal_shrinks_groups_to_exact_zero():

@@ -526,9 +526,10 @@ def propagate_zeros(model: nn.Module, input_shape: tuple[int, ...], *, max_passe
 
     Zeroing can make more channels dead (a grouped conv whose filters of one group are all
     zero no longer reads that group's inputs, so their producers become unused), so passes
-    repeat until one zeroes nothing (at most ``max_passes``). The dead channels are found on a
-    copy whose grouped convs are split (as :func:`compact` does); the weights are zeroed in
-    ``model`` itself, which keeps its modules and parameters."""
+    repeat until one zeroes nothing (at most ``max_passes``). Where ``model`` has grouped convs
+    the dead channels are found on a copy whose grouped convs are split (as :func:`compact`
+    does); the weights are zeroed (and constants folded) in ``model`` itself, which keeps its
+    modules and parameters."""
     was = model.training
     model.eval()
     for _ in range(max_passes):
@@ -541,12 +542,13 @@ def propagate_zeros(model: nn.Module, input_shape: tuple[int, ...], *, max_passe
 
 
 def _zeros(model: nn.Module) -> int:
-    return sum(int((p == 0).sum()) for p in model.parameters())
+    return sum(p.numel() - int(torch.count_nonzero(p)) for p in model.parameters())
 
 
 def _propagate_once(model: nn.Module, input_shape: tuple[int, ...]) -> None:
     p = next(model.parameters())
-    work = copy.deepcopy(model)
+    grouped = any(isinstance(m, nn.Conv2d) and m.groups > 1 and not _is_depthwise(m) for m in model.modules())
+    work = copy.deepcopy(model) if grouped else model   # split on a copy; else zeroing as it goes keeps the function
     _split_grouped(work)
     example = torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype)
     dg, probe = _graph(work, example), _Probe(work, example)

@@ -1,24 +1,20 @@
 """The papers' networks, one file each. Each file holds the network's code and its
-:class:`Network` record(s) in a module-level ``NETWORKS`` tuple; this package finds them, so
-adding a network means adding one file.
+:class:`Network` record(s) in a module-level ``NETWORKS`` tuple, and :data:`NETWORKS` here
+maps each record's name to it: adding a network means adding one file and naming it below.
 
     models.build("lenet")        a fresh network, initialised as the authors' Caffe model
     models.get("lenet")          its record: input shape, data, solvers, profile sizes, paper error
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 import torch.nn as nn
 
+from sslkit.models import caffenet, convnet, lenet, mlp, resnet
 from sslkit.models._network import Multiplier, Network, Sizes
 
-NETWORKS: dict[str, Network] = {}
-for _info in pkgutil.iter_modules(__path__):
-    if not _info.name.startswith("_"):
-        for _net in importlib.import_module(f"{__name__}.{_info.name}").NETWORKS:
-            NETWORKS[_net.name] = _net
+# name -> record, from each network file's NETWORKS
+NETWORKS: dict[str, Network] = {net.name: net for module in (caffenet, convnet, lenet, mlp, resnet)
+                                for net in module.NETWORKS}
 
 
 def get(name: str) -> Network:

@@ -63,6 +63,13 @@ def _stage_lock(final: Path):
     return FileLock(locks / (hashlib.sha256(str(final.resolve()).encode()).hexdigest()[:24] + ".lock"))
 
 
+def _checkpoint_every(iters: int) -> int:
+    """Every quarter of a stage, at most every 1,000 iterations; a stage of fewer than 100
+    iterations (the smoke profile's) only when stopped by the deadline: it takes seconds, and
+    a checkpoint of the stand-in's CaffeNet is 228 MB to write."""
+    return max(min(1000, iters // 4), 1) if iters >= 100 else iters
+
+
 def _train_stage(folder: Path, name: str, final: Path, model: nn.Module, context: Context, schedule: Schedule, *,
                  seed: int, hooks, evals: int | None) -> Result:
     ckpt = final.with_suffix(".ckpt")
@@ -84,7 +91,7 @@ def _train_stage(folder: Path, name: str, final: Path, model: nn.Module, context
     distributed.barrier()
     res = train(model, context.data.train, schedule, seed=seed, test=context.data.test, hooks=hooks,
                 augment=context.network.augment, eval_every=max(schedule.iters // (evals or context.sizes.evals), 1),
-                checkpoint=ckpt, checkpoint_every=max(min(1000, schedule.iters // 4), 1),
+                checkpoint=ckpt, checkpoint_every=_checkpoint_every(schedule.iters),
                 param_groups=context.network.param_groups(model), progress=context.progress, desc=name,
                 deadline=deadline(), flush_denormal=context.network.flush_denormal, precision=context.precision)
     res.device = device_name(context.device) + (f" x{distributed.world()[1]} processes" if distributed.active() else "")

@@ -1,9 +1,7 @@
-"""The figures, registered by name. Each takes an :class:`ExperimentResult` and returns a
-matplotlib figure; an experiment lists the names it wants in ``result.figures``, and
-:func:`draw` makes them.
-
-    @register("my_figure")
-    def my_figure(result): ...
+"""The figures by name (:data:`FIGURES`, at the end of this file). Each takes an
+:class:`ExperimentResult` and returns a matplotlib figure; an experiment lists the names it
+wants in ``result.figures``, and :func:`draw` makes them. A new figure is a function here and
+a line in :data:`FIGURES`.
 """
 from __future__ import annotations
 
@@ -16,17 +14,6 @@ import torch
 from sslkit.analysis import timing
 from sslkit.results import paper
 from sslkit.results.record import ExperimentResult
-
-FIGURES: dict[str, Callable] = {}
-
-
-def register(name: str):
-    """Register the decorated ``(result) -> figure`` function as figure ``name``."""
-    def add(fn):
-        FIGURES[name] = fn
-        return fn
-    return add
-
 
 def draw(result: ExperimentResult) -> dict:
     """The figures ``result.figures`` names, drawn in seaborn's ``whitegrid`` style:
@@ -51,7 +38,6 @@ def _first(net: torch.nn.Module, kind: type) -> torch.nn.Module:
     return next(m for m in net.modules() if isinstance(m, kind))
 
 
-@register("test_error")
 def test_error(result: ExperimentResult):
     """Test error against iteration, with the paper's final error as a line."""
     import matplotlib.pyplot as plt
@@ -68,8 +54,6 @@ def test_error(result: ExperimentResult):
     return fig
 
 
-@register("figure3_conv1_filters")
-@register("figure5_conv1_filters")
 def first_conv_filters(result: ExperimentResult):
     """Figure 3 (Figure 5 for RGB inputs): the first conv layer's filters of the baseline and
     each SSL run, one row per network; all-zero filters are blank."""
@@ -96,7 +80,6 @@ def first_conv_filters(result: ExperimentResult):
     return fig
 
 
-@register("figure4b_input_pixels")
 def input_pixels(result: ExperimentResult):
     """Figure 4(b): how many connections each input pixel keeps in the first fully connected
     layer of each SSL run, and the share of pixels with none."""
@@ -116,7 +99,6 @@ def input_pixels(result: ExperimentResult):
     return fig
 
 
-@register("figure1_csr_speedup")
 def csr_speedup(result: ExperimentResult):
     """Figure 1 (on our device): sparsity bars and CSR speedup of the l1 rows of Table 4 per
     layer, the paper's GPU speedups dotted."""
@@ -145,7 +127,6 @@ def csr_speedup(result: ExperimentResult):
     return fig
 
 
-@register("table4_ssl_speedup")
 def ssl_speedup(result: ExperimentResult):
     """The SSL rows of Table 4: measured compact-GEMM speedup per layer against the ideal (the
     FLOP ratio) and the paper's CPU speedup."""
@@ -164,7 +145,6 @@ def ssl_speedup(result: ExperimentResult):
     return fig
 
 
-@register("figure7c_platforms")
 def platform_speedups(result: ExperimentResult):
     """Figure 7(c) from our own training: per platform (CPU thread counts, GPUs), the mean
     speedup over conv1-conv5 of each trained row (CSR for l1, compact GEMM for SSL), and the
@@ -193,7 +173,6 @@ def platform_speedups(result: ExperimentResult):
     return _finish(fig, f"l1 (CSR) vs SSL (compact GEMM) per platform, learned sparsity ({result.meta['profile']})")
 
 
-@register("figure7a_2d_filters")
 def filters2d_sweep(result: ExperimentResult):
     """Figure 7(a): per conv layer, the 2-D filter sparsity (left) and the FLOP of 2-D
     convolutions saved as a share of all conv FLOP, with the total (right), against the top-1
@@ -217,7 +196,6 @@ def filters2d_sweep(result: ExperimentResult):
                         f"{result.meta['data'].split(' from ')[0]})")
 
 
-@register("figure6_depth")
 def depth_points(result: ExperimentResult):
     """Figure 6: error against SSL-ResNet-# (layers kept), the baselines as horizontal lines
     (ours solid, the paper's dotted); right, the conv layers kept per output map size."""
@@ -247,7 +225,6 @@ def depth_points(result: ExperimentResult):
     return fig
 
 
-@register("precision")
 def precision_errors(result: ExperimentResult):
     """Test error of each seed in fp32 and bf16, per network (one panel each), with the means."""
     import matplotlib.pyplot as plt
@@ -266,7 +243,6 @@ def precision_errors(result: ExperimentResult):
     return _finish(fig, f"fp32 vs bf16, one point per seed ({result.meta['profile']})")
 
 
-@register("figure7b_pca")
 def pca_curves(result: ExperimentResult):
     """Figure 7(b): reconstruction error of each conv layer's weight against the % of principal
     components kept, one panel per network, baseline dashed and SSL solid (a colour per layer)."""
@@ -289,7 +265,6 @@ def pca_curves(result: ExperimentResult):
     return _finish(fig, f"PCA of conv filters: baseline dashed, SSL solid ({result.meta['profile']})")
 
 
-@register("granularity")
 def granularity_curves(result: ExperimentResult):
     """Mao et al.'s study: per network (columns), test error, compression ratio (the first
     weight width) and memory references relative to the dense layers (SCNN's counting solid,
@@ -324,7 +299,6 @@ def granularity_curves(result: ExperimentResult):
     return _finish(fig, f"Pruning granularity (Mao et al. 2017), {result.meta['profile']} profile")
 
 
-@register("tradeoff")
 def tradeoff_curves(result: ExperimentResult):
     """Test error against FLOP left, one row per sweep (paper table), the total then each
     layer in columns: our points by strength (a line), the paper's rows as black stars and the
@@ -361,3 +335,21 @@ def tradeoff_curves(result: ExperimentResult):
         for ax in axes[i, len(cols):]:
             ax.axis("off")
     return _finish(fig, f"Error vs FLOP left over a sweep of group-Lasso strengths ({result.meta['profile']})")
+
+
+# name -> (result) -> figure
+FIGURES: dict[str, Callable] = {
+    "test_error": test_error,
+    "figure3_conv1_filters": first_conv_filters,
+    "figure5_conv1_filters": first_conv_filters,
+    "figure4b_input_pixels": input_pixels,
+    "figure1_csr_speedup": csr_speedup,
+    "table4_ssl_speedup": ssl_speedup,
+    "figure7c_platforms": platform_speedups,
+    "figure7a_2d_filters": filters2d_sweep,
+    "figure6_depth": depth_points,
+    "precision": precision_errors,
+    "figure7b_pca": pca_curves,
+    "granularity": granularity_curves,
+    "tradeoff": tradeoff_curves,
+}

@@ -78,13 +78,16 @@ def group_norms(weight: torch.Tensor, structure: str, groups: int = 1, keepdim: 
     s = canonical(structure)
     v = view5(weight, groups)
     norms = torch.linalg.vector_norm(v, dim=_REDUCE[s], keepdim=True) if _REDUCE[s] else v.abs()
-    if keepdim:
-        return norms
+    return norms if keepdim else _laid_out(norms, s, weight.shape)
+
+
+def _laid_out(per_group: torch.Tensor, s: str, shape: torch.Size) -> torch.Tensor:
+    """Per-group values (reduced :func:`view5` layout) as structure ``s`` indexes them."""
     if s == "element":
-        return norms.reshape(weight.shape)
+        return per_group.reshape(shape)
     if s in ("kernel2d", "vector"):
-        return norms.reshape(weight.shape[0], -1)
-    return norms.reshape(-1) if s != "depth" else norms.reshape(())
+        return per_group.reshape(shape[0], -1)
+    return per_group.reshape(-1) if s != "depth" else per_group.reshape(())
 
 
 def group_size(weight: torch.Tensor, structure: str, groups: int = 1) -> int:
@@ -98,5 +101,8 @@ def group_size(weight: torch.Tensor, structure: str, groups: int = 1) -> int:
 
 def zero_groups(weight: torch.Tensor, structure: str, groups: int = 1) -> torch.Tensor:
     """Boolean tensor (laid out as :func:`group_norms`): True where a group is entirely zero."""
-    return group_norms((weight.detach() != 0).float(), structure, groups) == 0  # exact: no underflow
+    s = canonical(structure)
+    v = view5(weight.detach() != 0, groups)     # exact (no norm to underflow), and no float copy
+    live = v.any(dim=_REDUCE[s], keepdim=True) if _REDUCE[s] else v
+    return ~_laid_out(live, s, weight.shape)
 
