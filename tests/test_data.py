@@ -44,7 +44,6 @@ def test_missing_data_cli_exits_nonzero(tmp_path):
 
 def test_cifar_image_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("SSLKIT_CACHE", str(tmp_path / "cache"))
-    g = torch.Generator().manual_seed(0)
     for split, n in (("train", 3), ("test", 2)):
         for c, cls in enumerate(["airplane", "automobile"]):
             folder = tmp_path / "cifar10-jpeg" / split / cls

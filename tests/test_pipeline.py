@@ -109,7 +109,7 @@ def test_a_shortened_profile_multiplies_the_strengths():
         {"conv1": {"filter": pytest.approx(1e-2)}, "shape": pytest.approx(2e-2)}
     for network in models.NETWORKS.values():
         if "paper" in network.sizes:
-            assert network.sizes["paper"].strength == 1.0, network.name   # the paper's strengths as given
+            assert network.sizes["paper"].strength_factor == 1.0, network.name   # the paper's strengths as given
 
 
 @pytest.mark.parametrize("device, message", [("gpu", "unknown device 'gpu'"), ("mps", "not supported"),

@@ -141,7 +141,7 @@ def run(model: str = "caffenet10", runs: dict | None = None, *, profile: str = p
         "compacted error %": round(100 * one.compact_error, 2),
         "FLOP left % (conv)": round(100 * convs[r]["FLOP left"].sum() / convs[r]["FLOP"].sum(), 1),
         "wall s": round(one.wall_s, 1), "trained on": one.trained_on, "spec": str(runs[r]),
-        "strength factor": context.sizes.strength} for r, one in results.items()])
+        "strength factor": context.sizes.strength_factor} for r, one in results.items()])
     tables = {"comparison": comparison(100 * base[1].test_error, rows, reports, speed), "runs": runs_table,
               "speed": speed,
               "layers": pd.concat([sparsity_report(base[0], shape).assign(**{"table4 row": 0})] +

@@ -77,7 +77,7 @@ def run(model: str, strengths: list, *, references: list | None = None, profile:
         spec = {name: {"depth": strength} for name in in_blocks}
         one = pipeline.ssl(context, pipeline.Regularization(spec, mode=mode), base)
         layers = depth(one.compact)
-        points.append({"strength": strength, "strength factor": context.sizes.strength, "layers": layers,
+        points.append({"strength": strength, "strength factor": context.sizes.strength_factor, "layers": layers,
                        "SSL-ResNet": f"SSL-ResNet-{layers}",
                        "our error %": round(100 * one.error, 2), "paper error %": paper.FIGURE6_POINTS.get(layers),
                        "ssl error %": round(100 * one.ssl_error, 2),

@@ -106,7 +106,7 @@ def calibrated_spec(context: pipeline.Context, base, fraction: float) -> dict:
     schedule = context.schedule("ssl")
     shrink = sum(schedule.lr_at(t) for t in range(schedule.iters))
     convs = [layer for layer in trace(base, context.network.input_shape) if layer.is_conv]
-    lam = {layer.name: edge_strength(layer.module, STRUCTURE, fraction, shrink, weighted=True) / context.sizes.strength
+    lam = {layer.name: edge_strength(layer.module, STRUCTURE, fraction, shrink, weighted=True) / context.sizes.strength_factor
            for layer in convs}
     return {name: {STRUCTURE: float(f"{v:.4g}")} for name, v in lam.items()}
 

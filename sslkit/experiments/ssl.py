@@ -109,7 +109,7 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
         "parameters": r.parameters, "compacted parameters": r.compact_parameters, "wall s": round(r.wall_s, 1),
         "trained on": r.trained_on,
         "conv speedups (1 thread)": paper.dashed(r.report[SPEEDUP].dropna() if speed else [], "{:.2f}"),
-        "spec": str(runs[label]), "strength factor": context.sizes.strength} for label, r in results.items()])
+        "spec": str(runs[label]), "strength factor": context.sizes.strength_factor} for label, r in results.items()])
     tables = {}
     if paper_table is not None:
         base_report = sparsity_report(base[0], shape)

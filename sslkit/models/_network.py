@@ -20,8 +20,8 @@ class Sizes:
     """How long one profile trains a network, in Caffe iterations (one mini-batch each), how
     much data it uses (``train``/``test``: n samples spread over the split; None: all of it),
     how often each stage is evaluated on the test split (``evals`` times, the last at its end),
-    by how much a shortened SSL stage multiplies every group-Lasso strength
-    (``strength``), so that groups reach zero within it (recorded with every result), for
+    by how much a shortened SSL stage multiplies every group-Lasso strength λ
+    (``strength_factor``), so that groups reach zero within it (recorded with every result), for
     ImageNet-layout data the size images are warped to before cropping (``resize``;
     None: 256), and the precision it trains in (``precision``, see :mod:`sslkit.training.runtime`)."""
 
@@ -31,15 +31,16 @@ class Sizes:
     train: int | None = None
     test: int | None = None
     evals: int = 10
-    strength: float = 1.0
+    strength_factor: float = 1.0
     resize: int | None = None
     precision: str = "fp32"
 
     def key(self) -> dict:
         """The fields that key a cached stage. The precision is keyed as used (after any
         fall-back) by :mod:`sslkit.pipeline`, so it is left out here, and every key made
-        before it existed stays as it was."""
-        return {k: v for k, v in vars(self).items() if k != "precision"}
+        before it existed stays as it was; ``strength_factor`` is keyed under its first
+        name, ``strength``, for the same reason."""
+        return {("strength" if k == "strength_factor" else k): v for k, v in vars(self).items() if k != "precision"}
 
     def override(self, **changes) -> "Sizes":
         """A copy with ``changes`` applied; ``None`` values are ignored."""

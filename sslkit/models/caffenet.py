@@ -89,11 +89,11 @@ NETWORKS = (
                 "smoke": Sizes(baseline=3, ssl=2, finetune=1, train=48, test=32, evals=1, resize=64),
                 # 2 CPU cores: 114x114 crops of 128x128 images (about 80 images/s), 8 epochs of
                 # baseline, 2 of SSL (strengths x20) and 1 of fine-tuning; layers timed at 227.
-                "quick": Sizes(baseline=300, ssl=80, finetune=40, evals=3, resize=128, strength=20.0),
+                "quick": Sizes(baseline=300, ssl=80, finetune=40, evals=3, resize=128, strength_factor=20.0),
                 # One GPU, about 25 minutes for the whole stand-in study.
                 # 2 CPU cores in bf16 (about 170 images/s at 114x114): 40 epochs of baseline (steps
                 # at 1/2 and 3/4), 16 of SSL (strengths x5), 8 of fine-tuning; layers timed at 227.
-                "converged": Sizes(baseline=1_500, ssl=600, finetune=300, evals=10, resize=128, strength=5.0,
+                "converged": Sizes(baseline=1_500, ssl=600, finetune=300, evals=10, resize=128, strength_factor=5.0,
                                    precision="bf16"),
                 "paper": Sizes(baseline=3000, ssl=1500, finetune=750, evals=5, resize=256),
             }),

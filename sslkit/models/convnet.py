@@ -64,12 +64,12 @@ NETWORKS = (Network(
         "smoke": Sizes(baseline=20, ssl=20, finetune=10, train=1024, test=500, evals=2),
         # A 2-core CPU (about 700 images/s): Table 3 within 20 minutes, about 1% of the authors' schedules.
         # Strengths x20: at the authors' 3e-3, 1,200 SSL iterations zero no group at all.
-        "quick": Sizes(baseline=3_000, ssl=1_200, finetune=500, evals=4, strength=20.0),
+        "quick": Sizes(baseline=3_000, ssl=1_200, finetune=500, evals=4, strength_factor=20.0),
         # A 2-core CPU in bf16 (about 2,300 images/s): Table 3 in about 1 h 45 min. The baseline
         # runs Caffe's own cifar10_full schedule (70k iterations: lr 1e-3, /10 at 60k and 65k);
         # SSL 25k iterations with the strengths x8, so that it shrinks each group as much as the
         # authors' 200k iterations at their strengths (the same lr policy, 8x shorter).
-        "converged": Sizes(baseline=70_000, ssl=25_000, finetune=10_000, strength=8.0, precision="bf16"),
+        "converged": Sizes(baseline=70_000, ssl=25_000, finetune=10_000, strength_factor=8.0, precision="bf16"),
         "paper": Sizes(baseline=300_000, ssl=200_000, finetune=150_000),
     },
     profile_solvers={"converged": {

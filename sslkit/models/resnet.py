@@ -82,13 +82,13 @@ def _cifar_resnet(name: str, build, paper_error: float, quick_baseline: int) -> 
             "smoke": Sizes(baseline=3, ssl=3, finetune=2, train=384, test=128, evals=1),
             # A 2-core CPU: Figure 6 within 30 minutes (a few epochs; errors far from the paper's).
             # Strengths x50, so that 200 SSL iterations can zero whole layers.
-            "quick": Sizes(baseline=quick_baseline, ssl=200, finetune=100, evals=2, strength=50.0),
+            "quick": Sizes(baseline=quick_baseline, ssl=200, finetune=100, evals=2, strength_factor=50.0),
             # A 2-core CPU in bf16 (ResNet-20 about 730 images/s, ResNet-32 about 480): 40 epochs
             # of baseline with lr 0.1 decayed linearly to 0 (Caffe's "poly", power 1: the best of
             # the usual policies for a short budget; He et al.'s steps at 50%/75% leave a 40-epoch
             # run short of converged), 4k SSL iterations with the strengths x16 (the authors' 64k,
             # same policy, 16x shorter: the same total shrinkage), 2k of fine-tuning.
-            "converged": Sizes(baseline=15_600, ssl=4_000, finetune=2_000, strength=16.0, precision="bf16"),
+            "converged": Sizes(baseline=15_600, ssl=4_000, finetune=2_000, strength_factor=16.0, precision="bf16"),
             "paper": Sizes(baseline=64_000, ssl=64_000, finetune=96_000),
         },
         profile_solvers={"converged": {"baseline": Solver(lr=0.1, **{**he, "policy": "poly", "power": 1.0})}},

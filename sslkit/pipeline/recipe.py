@@ -11,7 +11,7 @@
 Every training stage is kept in the stage store (:mod:`sslkit.pipeline.store`), keyed by
 everything that decides its outcome: network, solver, sizes, precision, seed, data,
 regularization, and the baseline it starts from. The profile's strength multiplier
-(``sizes.strength``) is applied here, once, in :func:`ssl`.
+(``sizes.strength_factor``) is applied here, once, in :func:`ssl`.
 """
 from __future__ import annotations
 
@@ -210,14 +210,14 @@ def is_trained(context: Context, regularization: Regularization | None = None) -
 def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module, Result]) -> SSLRun:
     """SSL from the baseline ``base`` (the pair :func:`baseline` returns), removal of what the
     zero groups make useless, fine-tuning with the zeros frozen, report and compaction. The
-    strengths are multiplied by the profile's ``sizes.strength`` (1 but in shortened profiles)."""
+    strengths are multiplied by the profile's ``sizes.strength_factor`` (1 but in shortened profiles)."""
     network, sizes, dev = context.network, context.sizes, context.device
     base_net, base_res = base
     ssl_schedule, finetune_schedule = context.schedule("ssl"), context.schedule("finetune")
     folder = ssl_dir(context, regularization)
     net = network.build().to(dev)
     net.load_state_dict(base_net.state_dict())
-    spec = scale_spec(regularization.spec, sizes.strength)   # a shortened profile's stronger regularization
+    spec = scale_spec(regularization.spec, sizes.strength_factor)   # a shortened profile's stronger regularization
     reg = GroupLasso.from_spec(net, spec, weighted=regularization.weighted,
                                mode=regularization.mode, threshold=regularization.threshold)
     ssl_res = store.train_stage(folder, "ssl", net, context, ssl_schedule, seed=context.seed + 1, hooks=[reg])
