@@ -67,9 +67,12 @@ NETWORKS = (Network(
         "quick": Sizes(baseline=3_000, ssl=1_200, finetune=500, evals=4, strength_factor=20.0),
         # A 2-core CPU in bf16 (about 2,300 images/s): Table 3 in about 1 h 45 min. The baseline
         # runs Caffe's own cifar10_full schedule (70k iterations: lr 1e-3, /10 at 60k and 65k);
-        # SSL 25k iterations with the strengths x8, so that it shrinks each group as much as the
-        # authors' 200k iterations at their strengths (the same lr policy, 8x shorter).
-        "converged": Sizes(baseline=70_000, ssl=25_000, finetune=10_000, strength_factor=8.0, precision="bf16"),
+        # SSL 25k iterations (the authors' lr policy, 8x shorter) with the strengths x3. x8 (the
+        # same total shrinkage as the authors' 200k iterations) overshot: ConvNet 2 lost 81% of
+        # conv1's and conv2's rows (paper 50%, 28%) at 41.3% error after SSL, 38-39% after
+        # fine-tuning, as the data gradient resisting the shrinkage is not multiplied. x3 is
+        # the next point of that calibration (see the README).
+        "converged": Sizes(baseline=70_000, ssl=25_000, finetune=10_000, strength_factor=3.0, precision="bf16"),
         "paper": Sizes(baseline=300_000, ssl=200_000, finetune=150_000),
     },
     profile_solvers={"converged": {
