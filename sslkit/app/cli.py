@@ -14,6 +14,7 @@ the report and the benchmarks.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     headless_cmd.add_argument("--out", default=None, help="results folder (default figures/, smoke: build/figures-smoke)")
     headless_cmd.add_argument("--jobs", type=int, default=1, help="train the points of each notebook's sweep in this "
                               "many processes on the same device, then render (default 1: one after another)")
+    headless_cmd.add_argument("--progress", action="store_true", help="progress bars on stderr (for a log file: "
+                              "a line every few seconds per stage)")
     report_cmd = sub.add_parser("report", help="write REPORT.md: every number of the papers, ours beside it, a verdict")
     report_cmd.add_argument("--figures", default=None, help="the results folder to read and write into "
                             "(default: the profile's, figures/; smoke: build/figures-smoke)")
@@ -84,9 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path}: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
         return 0
     if args.cmd == "headless":
+        if args.progress:
+            os.environ["SSLKIT_PROGRESS"] = "log"   # plain lines, also into a log file
         try:
             left = headless.run(args.notebooks, profile=args.profile, budget_s=args.budget_s, out=args.out,
-                                jobs=args.jobs)
+                                jobs=args.jobs, progress=args.progress)
         except (DataNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -7,11 +7,13 @@
   the loop runs, replaced by one plain text line when it ends, so an executed notebook keeps
   a readable record ("baseline: 100%|...| 3000/3000 [07:02<00:00, 7.1it/s]") and no widget.
 - In a terminal: tqdm's text bar on stderr, cleared when the loop ends.
-- Elsewhere (a log file, CI): no bar.
+- Elsewhere (a log file, CI): no bar, unless ``$SSLKIT_PROGRESS`` is ``log`` (``python -m
+  sslkit headless --progress``): then a plain line every 30 seconds.
 """
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 from tqdm import tqdm
@@ -80,5 +82,7 @@ def bar(iterable=None, *, desc: str = "", total: int | None = None, initial: int
         widget = _widget_bar_class()
         if widget is not None:
             return widget(iterable, desc=desc, total=total, initial=initial, leave=False, **kwargs)
+    if enabled and os.environ.get("SSLKIT_PROGRESS") == "log":
+        return tqdm(iterable, desc=desc, total=total, initial=initial, mininterval=30, ascii=True, **kwargs)
     return tqdm(iterable, desc=desc, total=total, initial=initial, leave=False,
                 disable=None if enabled else True, **kwargs)
