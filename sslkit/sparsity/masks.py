@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from sslkit.sparsity.groups import LAYER_TYPES, zero_groups
+from sslkit.sparsity.groups import LAYER_TYPES, module_groups, zero_groups
 
 
 class ZeroFreezer:
@@ -42,7 +42,7 @@ class ZeroFreezer:
         self._biases = []
         for m in self.modules:
             if m.bias is not None:
-                dead = zero_groups(m.weight.detach(), "filter", getattr(m, "groups", 1))
+                dead = zero_groups(m.weight.detach(), "filter", module_groups(m))
                 if dead.any():
                     live = (~dead).to(m.bias.dtype)
                     self._biases.append((m, live, m.bias.detach().clone()))
@@ -54,16 +54,10 @@ class ZeroFreezer:
         shaped like them (momentum buffers, Adam's first and second moments)."""
         for m in self.modules:
             m.weight.mul_(m.weight_mask)
-            state = optimizer.state.get(m.weight, {}) if optimizer is not None else {}
-            for value in state.values():
-                if torch.is_tensor(value) and value.shape == m.weight.shape:
-                    value.mul_(m.weight_mask)
+            _mask_state(optimizer, m.weight, m.weight_mask)
         for m, live, frozen in self._biases:
             m.bias.copy_(torch.where(live.bool(), m.bias, frozen))
-            state = optimizer.state.get(m.bias, {}) if optimizer is not None else {}
-            for value in state.values():
-                if torch.is_tensor(value) and value.shape == m.bias.shape:
-                    value.mul_(live)
+            _mask_state(optimizer, m.bias, live)
 
     def post_step(self, model: nn.Module, optimizer: torch.optim.Optimizer, it: int) -> None:
         """The trainer's post-step hook."""
@@ -76,3 +70,12 @@ class ZeroFreezer:
         for m in self.modules:
             m._buffers.pop("weight_mask", None)
         self._handles, self._biases = [], []
+
+
+def _mask_state(optimizer: torch.optim.Optimizer | None, param: torch.Tensor, mask: torch.Tensor) -> None:
+    """Multiply by ``mask`` every tensor of ``param``'s optimizer state shaped like ``param``
+    (momentum buffers, Adam's first and second moments)."""
+    state = optimizer.state.get(param, {}) if optimizer is not None else {}
+    for value in state.values():
+        if torch.is_tensor(value) and value.shape == param.shape:
+            value.mul_(mask)
