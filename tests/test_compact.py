@@ -12,7 +12,8 @@ from helpers import expand, num_weights, total_flops
 from torch.utils.flop_counter import FlopCounterMode
 
 from sslkit import models
-from sslkit.compaction.compact import GroupedConv, LoweredConv, LoweredLinear, ShortcutBlock, compact, propagate_zeros
+from sslkit.compaction.compact import (GroupedConv, LoweredConv, LoweredLinear, ShortcutBlock, compact, kept_constants,
+                                      propagate_zeros)
 from sslkit.sparsity import groups as G
 from sslkit.sparsity import lowering
 from sslkit.sparsity.stats import sparsity_report
@@ -531,3 +532,32 @@ def test_constant_channels_fold_into_the_consumers_bias_where_exact(consumer, fo
     assert convs[1].out_channels == 4           # zero filters before the linear layer: folded or dead
     assert _weights(small) == report["weights left"].sum()
     assert _lowered_flops(small, shape) == report["FLOP left"].sum()
+    kept = kept_constants(net, shape)           # what stays is listed, with the reason
+    assert [(k["layer"], k["channel"]) for k in kept] == ([] if folds else [("0", 0), ("0", 3)])
+    why = "pads with zeros" if consumer.get("bias", True) else "no bias"
+    assert all(why in k["kept because"] for k in kept)
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect"])
+def test_a_constant_that_arrives_as_zero_is_removed_whatever_the_consumer(padding_mode):
+    """A zero filter whose negative bias a ReLU turns into an all-zero map is removed even
+    before a padded conv without a bias: there is nothing to fold. One whose constant is not
+    zero stays there, and is listed as kept."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 6, 3, padding=1, padding_mode=padding_mode,
+                                                                 bias=False),
+                        nn.ReLU(), nn.Flatten(), nn.LazyLinear(5))
+    shape = (3, 10, 10)
+    net(torch.zeros(1, *shape))
+    net.eval()
+    with torch.no_grad():
+        net[0].weight[[2, 5]] = 0
+        net[0].bias[[2, 5]] = torch.tensor([-0.3, 0.4])    # 2: zero after the ReLU; 5: a constant 0.4
+    x, expected, report, small = _propagate_and_compact(net, shape)
+    with torch.no_grad():
+        assert (small(x) - expected).abs().max().item() <= 1e-5 * expected.abs().max().item()
+    convs = [m for m in small.modules() if isinstance(m, (nn.Conv2d, LoweredConv))]
+    assert convs[0].out_channels == 7           # channel 2 gone; 5 stays (no bias to fold 0.4 into)
+    assert _weights(small) == report["weights left"].sum()
+    kept = kept_constants(net, shape)
+    assert [(k["layer"], k["channel"]) for k in kept] == [("0", 5)] and "no bias" in kept[0]["kept because"]

@@ -41,7 +41,7 @@ from sslkit.compaction.layers import GroupedConv, LoweredConv, LoweredLinear, Se
 from sslkit.sparsity.groups import LAYER_TYPES, zero_groups
 from sslkit.sparsity.lowering import live
 
-__all__ = ["GroupedConv", "LoweredConv", "LoweredLinear", "Select", "ShortcutBlock", "compact", "depth", "propagate_zeros",
+__all__ = ["GroupedConv", "LoweredConv", "LoweredLinear", "Select", "ShortcutBlock", "compact", "depth", "kept_constants", "propagate_zeros",
            "remove_dead_blocks", "remove_dead_channels", "lower_sparse_columns", "residual_blocks",
            "branch_convs", "shortcut_layers"]
 
@@ -303,7 +303,7 @@ def _out_channel_group(dg, m: nn.Module, idxs: list[int] | None = None):
     return dg.get_pruning_group(m, pruner.prune_out_channels, list(range(n)) if idxs is None else idxs)
 
 
-def _dead_channels(dg, group, probe: _Probe) -> tuple[list[int], dict]:
+def _dead_channels(dg, group, probe: _Probe) -> tuple[list[int], dict, dict]:
     """Root indices of the channels in ``group`` whose removal provably changes nothing:
 
     - produced as zeros (every producer's filter and bias zero, a BN after it adding nothing,
@@ -311,35 +311,37 @@ def _dead_channels(dg, group, probe: _Probe) -> tuple[list[int], dict]:
     - read by no consumer (all their columns zero; a depthwise conv reading them only passes
       them on to the consumers), or
     - constant: produced by zero filters whose bias (or the BN after them) is not zero, so
-      that the channel reaches every consumer as one value, whatever the input; each consumer
-      is a linear layer or an ungrouped conv with a bias, and a conv pads nothing or pads
-      without zeros (replicate, reflect, circular keep a constant map constant), so that the
-      channel's contribution is the same at every output position and folds into the bias,
+      that the channel reaches every consumer as one value, whatever the input; where that
+      value is not zero, each consumer is a linear layer or an ungrouped conv with a bias, and
+      a conv pads nothing or pads without zeros (replicate, reflect, circular keep a constant
+      map constant), so that the channel's contribution is the same at every output position
+      and folds into the bias (a value of zero, e.g. a negative bias after a ReLU, needs no fold),
 
     and in all cases mixing into no other channel on the way (checked on ``probe``: noise
     added to them at the producers changes only their own entries of the consumers' inputs).
     Otherwise they are kept. Layers sslkit does not know are left alone.
 
     Returns:
-        (roots, folds): the removable roots, and for each constant one ``[(consumer, input
-        index, value), ...]``, what :func:`_fold` adds to the consumers' biases before removal.
+        (roots, folds, kept): the removable roots; for each constant one ``[(consumer, input
+        index, value), ...]``, what :func:`_fold` adds to the consumers' biases before removal;
+        and for each constant that stays, why (``{root: reason}``).
     """
-    producers, consumers, depthwise, bns = [], [], [], []
+    producers, consumers, depthwise, bns, blocked = [], [], [], [], ""
     for item in group:
         mod, handler = item.dep.target.module, item.dep.handler
         if isinstance(mod, (*LAYER_TYPES, GroupedConv)):
             if _is_depthwise(mod):
                 depthwise.append((mod, item))
             elif getattr(mod, "groups", 1) > 1:
-                return [], {}                   # a grouped conv not split into a GroupedConv
+                blocked = f"it reaches a grouped conv ({type(mod).__name__}) compaction did not split"
             else:
                 (producers if dg.is_out_channel_pruning_fn(handler) else consumers).append((mod, item))
         elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
             bns.append((mod, item))
         elif isinstance(mod, nn.Module) and any(True for _ in mod.parameters(recurse=False)):
-            return [], {}                       # an unknown layer with parameters: leave it
+            blocked = f"it passes a layer sslkit does not know ({type(mod).__name__})"
     if not producers or not consumers:          # the network's input or output
-        return [], {}
+        return [], {}, {}
     roots = sorted({r for _, item in producers for r in item.root_idxs})
     prod_dead = {r: True for r in roots}
     cons_dead = {r: True for r in roots}
@@ -359,20 +361,20 @@ def _dead_channels(dg, group, probe: _Probe) -> tuple[list[int], dict]:
             prod_dead[r] &= bool(const[i] == 0)
     for mod, item in consumers:
         cols = _zero_cols(mod)
-        foldable = _folds_into(mod)
         for i, r in zip(item.idxs, item.root_idxs):
             cons_dead[r] &= bool(cols[i])
-            flat[r] &= foldable
     constant = {r for r in roots if flat[r] and not prod_dead[r] and not cons_dead[r]}
+    if blocked:
+        return [], {}, dict.fromkeys(sorted(constant), blocked)
     candidates = {r for r in roots if prod_dead[r] or cons_dead[r]} | constant
     if not candidates:
-        return [], {}
+        return [], {}, {}
     readers = consumers + depthwise             # the layers the channel reaches
     base, disturbed = probe.inputs([mod for mod, _ in readers],
                                    {mod: [i for i, r in zip(item.idxs, item.root_idxs) if r in candidates]
                                     for mod, item in producers + depthwise})
     if any(id(mod) not in base for mod, _ in readers):
-        return [], {}                           # a layer the probe did not reach: leave it
+        return [], {}, dict.fromkeys(sorted(constant), "the probe did not reach all of its consumers")
     for mod, item in readers:                   # produced as zeros, but do they arrive as zeros?
         for i, r in zip(item.idxs, item.root_idxs):
             if prod_dead[r]:
@@ -382,21 +384,29 @@ def _dead_channels(dg, group, probe: _Probe) -> tuple[list[int], dict]:
         before, after = base[id(mod)], disturbed[id(mod)]
         others = [i for i in range(before.shape[_channel_dim(mod, before)]) if i not in own]
         if others and not torch.equal(_channels_of(mod, before, others), _channels_of(mod, after, others)):
-            return [], {}
-    folds = {r: [] for r in constant}
+            return [], {}, dict.fromkeys(sorted(constant), f"it mixes with other channels on the way to "
+                                                          f"{type(mod).__name__} (e.g. a cross-channel LRN)")
+    folds, kept = {r: [] for r in constant}, {}
     if constant:                                # one value everywhere, for any input?
         other = probe.elsewhere([mod for mod, _ in consumers])
         for mod, item in consumers:
             for i, r in zip(item.idxs, item.root_idxs):
-                if r in folds:
-                    seen, again = _channels_of(mod, base[id(mod)], [i]), _channels_of(mod, other[id(mod)], [i])
-                    value = seen.flatten()[0]
-                    if torch.equal(seen, again) and bool((seen == value).all()):
+                if r not in folds:
+                    continue
+                seen, again = _channels_of(mod, base[id(mod)], [i]), _channels_of(mod, other[id(mod)], [i])
+                value = seen.flatten()[0]
+                if not (torch.equal(seen, again) and bool((seen == value).all())):
+                    kept[r] = f"its value at {type(mod).__name__} changes with the position or the input"
+                elif value != 0 and not _folds_into(mod):
+                    kept[r] = _why_no_fold(mod)
+                else:
+                    if value != 0:              # a zero adds nothing (and the consumer may have no bias)
                         folds[r].append((mod, i, value))
-                    else:
-                        folds.pop(r)
+                    continue
+                folds.pop(r)
     dead = [r for r in roots if prod_dead[r] or cons_dead[r] or r in folds]
-    return dead, {r: f for r, f in folds.items() if not (prod_dead[r] or cons_dead[r])}
+    kept = {r: why for r, why in kept.items() if not (prod_dead[r] or cons_dead[r])}
+    return dead, {r: f for r, f in folds.items() if not (prod_dead[r] or cons_dead[r])}, kept
 
 
 def _folds_into(mod: nn.Module) -> bool:
@@ -407,6 +417,15 @@ def _folds_into(mod: nn.Module) -> bool:
     if isinstance(mod, nn.Linear):
         return True
     return mod.groups == 1 and (mod.padding_mode != "zeros" or not any(mod._reversed_padding_repeated_twice))
+
+
+def _why_no_fold(mod: nn.Module) -> str:
+    """Why a constant input channel of ``mod`` cannot fold into its bias (``_folds_into`` is False)."""
+    if mod.bias is None:
+        return f"its consumer ({type(mod).__name__}) has no bias to fold it into"
+    if isinstance(mod, GroupedConv) or mod.groups > 1:
+        return f"its consumer is a grouped conv ({type(mod).__name__})"
+    return "its consumer conv pads with zeros, so the constant differs at the border"
 
 
 def _fold(folds: dict, roots: list[int]) -> None:
@@ -451,7 +470,7 @@ def remove_dead_channels(model: nn.Module, example: torch.Tensor) -> int:
         if id(m) in seen:                       # its channels were examined with another producer's
             continue
         seen |= {id(item.dep.target.module) for item in group if dg.is_out_channel_pruning_fn(item.dep.handler)}
-        dead, folds = _dead_channels(dg, group, probe)
+        dead, folds, _ = _dead_channels(dg, group, probe)
         dead = _leave_one(dg, group, dead)
         if dead:
             _fold(folds, dead)
@@ -459,6 +478,33 @@ def remove_dead_channels(model: nn.Module, example: torch.Tensor) -> int:
             removed += len(dead)
     _merge_grouped(model)
     return removed
+
+
+@torch.no_grad()
+def kept_constants(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]:
+    """The constant channels :func:`compact` keeps, and why: zero filters whose bias (or the
+    BN after them) is not zero, whose constant cannot be folded into the consumers' biases
+    exactly (see :func:`_dead_channels`). Run it on the network :func:`propagate_zeros` has
+    seen (what can fold is folded there, so what is left is kept).
+
+    Args:
+        model: the sparse network (not changed).
+        input_shape: one sample's shape (C, H, W) or (features,).
+    Returns:
+        One ``{"layer", "channel", "kept because"}`` per kept channel: the producing layer's
+        name, the channel's index among its outputs and the reason.
+    """
+    work = copy.deepcopy(model).eval()
+    _split_grouped(work)
+    p = next(work.parameters())
+    example = torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype)
+    dg, probe, seen, out = _graph(work, example), _Probe(work, example), set(), []
+    for name, m, group in ([] if dg is None else _channel_groups(dg, work)):
+        if id(m) in seen:                       # examined with another producer of its channels
+            continue
+        seen |= {id(item.dep.target.module) for item in group if dg.is_out_channel_pruning_fn(item.dep.handler)}
+        out += [{"layer": name, "channel": r, "kept because": why} for r, why in _dead_channels(dg, group, probe)[2].items()]
+    return out
 
 
 @torch.no_grad()
@@ -554,7 +600,7 @@ def _propagate_once(model: nn.Module, input_shape: tuple[int, ...]) -> None:
     dg, probe = _graph(work, example), _Probe(work, example)
     names = {id(m): n for n, m in work.named_modules()}
     for _, m, group in ([] if dg is None else _channel_groups(dg, work)):
-        dead, folds = _dead_channels(dg, group, probe)
+        dead, folds, _ = _dead_channels(dg, group, probe)
         _fold({r: [(model.get_submodule(names[id(mod)]), i, v) for mod, i, v in f] for r, f in folds.items()}, dead)
         dead = set(dead)
         for item in group if dead else ():

@@ -81,7 +81,9 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
     Returns:
         Tables ``comparison`` (paper beside ours; only with a table), ``runs`` (one line per
         run: errors, sizes, wall time), ``latency`` (with ``speed``: dense vs compacted forward
-        latency, FLOP ratio and efficiency per run, batch and thread count) and ``layers`` (per-layer sparsity report of every run);
+        latency, FLOP ratio and efficiency per run, batch and thread count), ``layers`` (per-layer sparsity report of every run)
+        and ``kept_constants`` (the zero filters whose channel compaction keeps, as their bias
+        could not be folded exactly, and why: their "filters left" count them as removed);
         ``objects['models']`` holds the baseline and each run's fine-tuned network.
     """
     if not runs:
@@ -119,6 +121,8 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
     if latency:
         tables["latency"] = pd.concat(latency, ignore_index=True)
     tables["layers"] = pd.concat([r.report.assign(row=k) for k, r in results.items()], ignore_index=True)
+    tables["kept_constants"] = pd.DataFrame([{"row": k, **c} for k, r in results.items() for c in r.kept],
+                                            columns=["row", "layer", "channel", "kept because"])
     meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
                       baselines=context.baselines,
                       wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(), model=model,

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from sslkit import models
-from sslkit.compaction.compact import compact, propagate_zeros
+from sslkit.compaction.compact import compact, kept_constants, propagate_zeros
 from sslkit.models import Network, Sizes
 from sslkit.pipeline import store
 from sslkit.sparsity.masks import ZeroFreezer
@@ -165,8 +165,9 @@ class Regularization:
 @dataclass
 class SSLRun:
     """One SSL run: the fine-tuned network (zeros propagated), its compacted copy, the
-    per-layer sparsity report, errors (fractions), the training time of its stages and the
-    device that fine-tuned it."""
+    per-layer sparsity report, errors (fractions), the training time of its stages, the
+    device that fine-tuned it and the constant channels compaction kept (zero filters whose
+    bias could not be folded exactly, see :func:`sslkit.compaction.compact.kept_constants`)."""
 
     model: nn.Module
     compact: nn.Module
@@ -177,6 +178,7 @@ class SSLRun:
     compact_error: float
     wall_s: float
     trained_on: str = ""
+    kept: list = field(default_factory=list)
 
     @property
     def parameters(self) -> int:
@@ -230,4 +232,5 @@ def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module,
     return SSLRun(model=net, compact=small, report=sparsity_report(net, network.input_shape),
                   baseline_error=base_res.test_error, ssl_error=ssl_res.test_error, error=finetune_res.test_error,
                   compact_error=evaluate(small, context.data.test)[0],
-                  wall_s=base_res.wall_s + ssl_res.wall_s + finetune_res.wall_s, trained_on=finetune_res.device)
+                  wall_s=base_res.wall_s + ssl_res.wall_s + finetune_res.wall_s, trained_on=finetune_res.device,
+                  kept=kept_constants(net, network.input_shape))
