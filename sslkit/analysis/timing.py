@@ -339,12 +339,14 @@ def network_latency(model: nn.Module, input_shape: tuple[int, ...], *, batches: 
 
 
 def end_to_end(label: str, model, shape: tuple[int, ...], device, budget: Timing) -> pd.DataFrame:
-    """Forward latency of ``model`` dense vs compacted (:func:`network_latency`) at
-    batch 1 and 64: on the CPU at the profile's thread counts, and on ``device`` too when it is a GPU."""
-    parts = [network_latency(model, shape, threads=budget.threads, min_run_time=budget.min_run_time)
-             .assign(device=device_name("cpu"))]
+    """Forward latency of ``model`` dense vs compacted (:func:`network_latency`) at the
+    profile's batch sizes (1 and 64; smoke 1 and 8): on the CPU at its thread counts, and on
+    ``device`` too when it is a GPU."""
+    parts = [network_latency(model, shape, batches=budget.batches, threads=budget.threads,
+                             min_run_time=budget.min_run_time).assign(device=device_name("cpu"))]
     if torch.device(device).type == "cuda":
-        parts.append(network_latency(model, shape, min_run_time=budget.min_run_time, device=str(device))
+        parts.append(network_latency(model, shape, batches=budget.batches, min_run_time=budget.min_run_time,
+                                     device=str(device))
                      .assign(device=device_name(str(device))))
     out = pd.concat(parts, ignore_index=True)
     return out[["device"] + [c for c in out.columns if c != "device"]].assign(row=label)

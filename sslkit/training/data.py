@@ -23,6 +23,7 @@ by the data set and normalization its record names.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -70,8 +71,15 @@ class TensorData(NamedTuple):
         split), so a subset of a class-sorted image folder still holds every class."""
         if n is None or n >= len(self):
             return self
-        idx = (torch.arange(n) * len(self) // n).to(self.y.device)
+        idx = spaced(len(self), n).to(self.y.device)
         return TensorData(self.x[idx], self.y[idx])
+
+
+def spaced(total: int, n: int | None) -> torch.Tensor | slice:
+    """The indices of ``n`` samples evenly spaced over ``total`` (a slice of all when ``n`` is
+    None or not smaller): what :meth:`TensorData.subset` keeps. The loaders cut their uint8
+    tensors with it before converting, which gives the same values as converting first."""
+    return slice(None) if n is None or n >= total else torch.arange(n) * total // n
 
 
 class Splits(NamedTuple):
@@ -114,7 +122,7 @@ def _download(fn, root: Path) -> None:
 
 # ---------------------------------------------------------------------------- MNIST
 def mnist(train: bool = True, *, data_root: str | os.PathLike | None = None, download: bool = True,
-          device: str | torch.device = "cpu", normalize: str = "scale256") -> TensorData:
+          device: str | torch.device = "cpu", normalize: str = "scale256", take: int | None = None) -> TensorData:
     """MNIST as tensors on ``device``: x is (N, 1, 28, 28), y the labels.
 
     Args:
@@ -124,6 +132,7 @@ def mnist(train: bool = True, *, data_root: str | os.PathLike | None = None, dow
         device: where the tensors live.
         normalize: ``"scale256"``, uint8 pixels / 256 (the scale of Caffe's MNIST examples),
             the only one.
+        take: keep this many samples, evenly spaced (see :func:`spaced`; None: all).
     Raises:
         DataNotFoundError: the files are missing and could not be downloaded.
     """
@@ -144,8 +153,9 @@ def mnist(train: bool = True, *, data_root: str | os.PathLike | None = None, dow
         except Exception as exc:  # network errors come in many types
             raise _not_found("MNIST", [root / "MNIST" / "raw"],
                              f"MNIST/raw/*-ubyte (download failed: {type(exc).__name__})") from None
-    x = ds.data.unsqueeze(1).to(device=device, dtype=torch.float32) / 256.0
-    return TensorData(x, ds.targets.to(device=device, dtype=torch.int64))
+    keep = spaced(len(ds.targets), take)
+    x = ds.data[keep].unsqueeze(1).to(device=device, dtype=torch.float32) / 256.0
+    return TensorData(x, ds.targets[keep].to(device=device, dtype=torch.int64))
 
 
 # ---------------------------------------------------------------------------- CIFAR-10
@@ -200,8 +210,20 @@ def _cifar_uint8(root: Path, train: bool, download: bool) -> tuple[torch.Tensor,
     return x, torch.tensor(ds.targets, dtype=torch.int64), f"{root / 'cifar-10-batches-py'} (official)"
 
 
+def _cifar_mean_image(root: Path, download: bool, device: str) -> torch.Tensor:
+    """The training split's per-pixel mean image (1, 3, 32, 32) in [0, 255], computed once per
+    process and data folder (a folder that changes is read again)."""
+    stamp = tuple((root / name).stat().st_mtime_ns if (root / name).exists() else 0 for name in CIFAR_FOLDERS)
+    return _mean_image(root, download, device, stamp)
+
+
+@functools.lru_cache(maxsize=2)
+def _mean_image(root: Path, download: bool, device: str, _stamp: tuple) -> torch.Tensor:
+    return _cifar_uint8(root, True, download)[0].to(device=device, dtype=torch.float32).mean(0, keepdim=True)
+
+
 def cifar10(train: bool = True, *, data_root: str | os.PathLike | None = None, download: bool = True,
-            device: str | torch.device = "cpu", normalize: str = "mean") -> TensorData:
+            device: str | torch.device = "cpu", normalize: str = "mean", take: int | None = None) -> TensorData:
     """CIFAR-10 as float tensors on ``device``.
 
     Args:
@@ -213,15 +235,16 @@ def cifar10(train: bool = True, *, data_root: str | os.PathLike | None = None, d
             pixels in [0, 255], as Caffe's ``cifar10_full`` does with ``mean.binaryproto``;
             ``"mean"`` subtracts the per-channel training mean instead; ``"std"``
             standardizes per channel (He et al.).
+        take: keep this many samples, evenly spaced (see :func:`spaced`; None: all).
     """
     if normalize not in ("mean_image", "mean", "std"):
         raise ValueError(f"normalize must be 'mean_image', 'mean' or 'std', got {normalize!r}")
     root = settings.data_root(data_root)
     x, y, _ = _cifar_uint8(root, train, download)
-    x = x.to(device=device, dtype=torch.float32)
+    keep = spaced(len(y), take)
+    x, y = x[keep].to(device=device, dtype=torch.float32), y[keep]
     if normalize == "mean_image":
-        train_x = x if train else _cifar_uint8(root, True, download)[0].to(device)
-        return TensorData(x - train_x.float().mean(0, keepdim=True), y.to(device))
+        return TensorData(x - _cifar_mean_image(root, download, str(device)), y.to(device))
     x = x / 255.0
     mean = torch.tensor(CIFAR_MEAN, device=device).view(1, 3, 1, 1)
     if normalize == "mean":
@@ -358,7 +381,8 @@ class FolderData(torch.utils.data.Dataset):
 
 
 def imagenet(train: bool = True, *, data_root: str | os.PathLike | None = None, download: bool = False,
-             device: str | torch.device = "cpu", normalize: str = "mean", resize: int = 256) -> TensorData:
+             device: str | torch.device = "cpu", normalize: str = "mean", resize: int = 256,
+             take: int | None = None) -> TensorData:
     """An ImageNet-layout split (the Imagenette stand-in, or ILSVRC 2012 when it fits in memory)
     as tensors on ``device``, AlexNet's way: every image warped to ``resize`` x ``resize``.
 
@@ -371,6 +395,7 @@ def imagenet(train: bool = True, *, data_root: str | os.PathLike | None = None, 
         device: where the tensors live.
         normalize: ``"mean"``, Caffe's per-channel ILSVRC mean subtracted from [0, 255] pixels.
         resize: the warped size (256 as AlexNet; smaller for a cheaper CPU schedule).
+        take: keep this many samples, evenly spaced (see :func:`spaced`; None: all).
     Raises:
         DataNotFoundError: no ImageNet-layout folder. DataFolderError: a malformed one.
     """
@@ -384,10 +409,11 @@ def imagenet(train: bool = True, *, data_root: str | os.PathLike | None = None, 
         classes = None if train else sorted(d.name for d in (folder / "train").iterdir() if d.is_dir())
         samples = check_image_folder(split, classes)
         if len(samples) > IN_MEMORY_MAX:        # ILSVRC 2012: read from disk as training goes
-            return FolderData(samples, resize, train=train, device=device)
+            return FolderData(samples, resize, train=train, device=device).subset(take)
         decoded = _decode_warped(samples, resize, f"decoding {folder.name}/{split.name}")
         atomic_torch_save(decoded, cache)
-    x, y = decoded[0].to(device), decoded[1].to(device)
+    keep = spaced(len(decoded[1]), take)
+    x, y = decoded[0][keep].to(device), decoded[1][keep].to(device)
     return TensorData(x, y) if train else TensorData(_subtract_mean(_centre_crop(x)), y)
 
 
@@ -420,9 +446,8 @@ def load(dataset: str, normalize: str, *, train: int | None = None, test: int | 
     if dataset not in LOADERS:
         raise ValueError(f"no loader for data set {dataset!r}; there are {sorted(LOADERS)}")
     extra = {"resize": resize} if dataset == "imagenet" and resize else {}
-    tr, te = (LOADERS[dataset](split, data_root=data_root, device=device, normalize=normalize, **extra)
-              for split in (True, False))
-    tr, te = tr.subset(train), te.subset(test)
+    tr, te = (LOADERS[dataset](split, data_root=data_root, device=device, normalize=normalize, take=n, **extra)
+              for split, n in ((True, train), (False, test)))
     sizes = f"{len(tr)} train / {len(te)} test images"
     where = describe(dataset, data_root)
     if extra:

@@ -22,14 +22,16 @@ DEFAULT = "converged"  # what make reproduce, the notebooks and the command line
 
 @dataclass(frozen=True)
 class Timing:
-    """How long each timed measurement runs (seconds) and which CPU thread counts to sweep."""
+    """How long each timed measurement runs (seconds), which CPU thread counts to sweep and
+    at which batch sizes whole networks are timed."""
 
     min_run_time: float
     threads: tuple[int, ...]
+    batches: tuple[int, ...] = (1, 64)
 
 
 TIMING = {
-    "smoke": Timing(min_run_time=0.01, threads=(1,)),
+    "smoke": Timing(min_run_time=0.01, threads=(1,), batches=(1, 8)),   # meaningless, fast
     "quick": Timing(min_run_time=0.2, threads=(1, 2)),
     "converged": Timing(min_run_time=0.5, threads=(1, 2)),
     "paper": Timing(min_run_time=1.0, threads=(1, 2, 4, 8)),
