@@ -421,10 +421,10 @@ def _folds_into(mod: nn.Module) -> bool:
 
 def _why_no_fold(mod: nn.Module) -> str:
     """Why a constant input channel of ``mod`` cannot fold into its bias (``_folds_into`` is False)."""
+    if isinstance(mod, GroupedConv) or getattr(mod, "groups", 1) > 1:
+        return f"its consumer is a grouped conv ({type(mod).__name__})"
     if mod.bias is None:
         return f"its consumer ({type(mod).__name__}) has no bias to fold it into"
-    if isinstance(mod, GroupedConv) or mod.groups > 1:
-        return f"its consumer is a grouped conv ({type(mod).__name__})"
     return "its consumer conv pads with zeros, so the constant differs at the border"
 
 
