@@ -213,6 +213,17 @@ def _channel_groups(dg, model: nn.Module):
                           f"cannot group them ({type(exc).__name__}: {exc})", stacklevel=3)
 
 
+def _each_group_once(dg, model: nn.Module):
+    """:func:`_channel_groups` (none when ``dg`` is None), less the groups already seen with
+    another producer of the same channels (a residual add joins several)."""
+    seen = set()
+    for name, m, group in ([] if dg is None else _channel_groups(dg, model)):
+        if id(m) in seen:
+            continue
+        seen |= {id(item.dep.target.module) for item in group if dg.is_out_channel_pruning_fn(item.dep.handler)}
+        yield name, m, group
+
+
 def _split_grouped(model: nn.Module) -> None:
     """Replace (in place) every grouped conv that is not depthwise by a :class:`GroupedConv`,
     so that its groups can lose different channels."""
@@ -405,8 +416,7 @@ def _dead_channels(dg, group, probe: _Probe) -> tuple[list[int], dict, dict]:
                     continue
                 folds.pop(r)
     dead = [r for r in roots if prod_dead[r] or cons_dead[r] or r in folds]
-    kept = {r: why for r, why in kept.items() if not (prod_dead[r] or cons_dead[r])}
-    return dead, {r: f for r, f in folds.items() if not (prod_dead[r] or cons_dead[r])}, kept
+    return dead, folds, kept                    # constants are neither produced as zeros nor unread
 
 
 def _folds_into(mod: nn.Module) -> bool:
@@ -464,12 +474,9 @@ def remove_dead_channels(model: nn.Module, example: torch.Tensor) -> int:
     # it until a pass removes nothing. The graph stays valid across removals (torch-pruning re-maps concatenation indices for
     # every new group), and the probe runs the network as it is at each call.
     _split_grouped(model)
-    removed, seen = 0, set()
+    removed = 0
     dg, probe = _graph(model, example), _Probe(model, example)
-    for _, m, group in ([] if dg is None else _channel_groups(dg, model)):
-        if id(m) in seen:                       # its channels were examined with another producer's
-            continue
-        seen |= {id(item.dep.target.module) for item in group if dg.is_out_channel_pruning_fn(item.dep.handler)}
+    for _, m, group in _each_group_once(dg, model):
         dead, folds, _ = _dead_channels(dg, group, probe)
         dead = _leave_one(dg, group, dead)
         if dead:
@@ -498,11 +505,8 @@ def kept_constants(model: nn.Module, input_shape: tuple[int, ...]) -> list[dict]
     _split_grouped(work)
     p = next(work.parameters())
     example = torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype)
-    dg, probe, seen, out = _graph(work, example), _Probe(work, example), set(), []
-    for name, m, group in ([] if dg is None else _channel_groups(dg, work)):
-        if id(m) in seen:                       # examined with another producer of its channels
-            continue
-        seen |= {id(item.dep.target.module) for item in group if dg.is_out_channel_pruning_fn(item.dep.handler)}
+    dg, probe, out = _graph(work, example), _Probe(work, example), []
+    for name, _, group in _each_group_once(dg, work):
         out += [{"layer": name, "channel": r, "kept because": why} for r, why in _dead_channels(dg, group, probe)[2].items()]
     return out
 

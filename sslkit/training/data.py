@@ -213,7 +213,8 @@ def _cifar_uint8(root: Path, train: bool, download: bool) -> tuple[torch.Tensor,
 def _cifar_mean_image(root: Path, download: bool, device: str) -> torch.Tensor:
     """The training split's per-pixel mean image (1, 3, 32, 32) in [0, 255], computed once per
     process and data folder (a folder that changes is read again)."""
-    stamp = tuple((root / name).stat().st_mtime_ns if (root / name).exists() else 0 for name in CIFAR_FOLDERS)
+    stamp = tuple((root / name).stat().st_mtime_ns if (root / name).exists() else 0
+                  for name in (*CIFAR_FOLDERS, "cifar-10-batches-py"))
     return _mean_image(root, download, device, stamp)
 
 
