@@ -81,3 +81,23 @@ def mnist_small() -> tuple[TensorData, TensorData]:
     from sslkit.training.data import mnist
 
     return mnist(True).subset(1024), mnist(False).subset(512)
+
+
+# The slowest tests first (seconds on an idle 2-core run, `pytest --durations`; only the order
+# matters): pytest-xdist deals the first tests out in turn, so the long ones start at once on
+# both workers and the many short ones fill the gaps at the end, instead of one long notebook
+# starting last while the other worker idles.
+_SLOW_FIRST = {
+    "test_notebook_smoke[figure7a_2d_filters]": 90, "test_notebook_smoke[figure6_resnet_depth]": 65,
+    "test_jobs_train_the_sweep_concurrently_to_the_serial_result": 50,
+    "test_notebook_smoke[table4_alexnet_standin]": 50, "test_notebook_smoke[": 20,
+    "test_two_processes_equal_one_and_resume": 30, "test_notebook_runs_in_jupyterlab_in_chromium": 20,
+    "test_tradeoff_reruns_the_picked_rows_with_each_seed": 17, "test_compaction_caffenet[": 12,
+    "test_missing_data_cli_exits_nonzero": 11, "test_every_granularity_keeps_the_ladder_after_retraining": 10,
+}
+
+
+def pytest_collection_modifyitems(items):
+    def cost(item):
+        return max((s for name, s in _SLOW_FIRST.items() if item.name.startswith(name)), default=0)
+    items.sort(key=cost, reverse=True)   # stable: the rest keep their order

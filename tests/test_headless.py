@@ -47,6 +47,36 @@ def test_deadline_stops_with_a_checkpoint_and_the_next_call_goes_on(monkeypatch,
     assert settings.deadline() is None                                   # the command leaves no deadline behind
 
 
+def test_parameters_replace_the_notebooks_values_and_unknown_ones_are_refused(monkeypatch, tmp_path):
+    """headless -p NAME=VALUE: the value reaches the experiment (here a 3-iteration baseline);
+    a name that is not in the parameters cell stops before anything runs."""
+    monkeypatch.setenv("SSLKIT_STORE", str(tmp_path / "store"))
+    with pytest.raises(ValueError, match="baselines has no parameter 'iterz'"):
+        headless.run(["baselines"], profile="smoke", parameters={"iterz": 3})
+    assert not (tmp_path / "store").exists()
+    assert headless.run(["baselines"], profile="smoke", parameters={"iters": 3}, out=str(tmp_path / "fig")) == []
+    stage = torch.load(next((tmp_path / "store").glob("baseline/*/baseline.pt")), weights_only=False)
+    assert stage["result"]["iters"] == 3
+
+
+def test_gpu_session_runs_real_notebooks_with_their_own_parameters(tmp_path):
+    """Every step of the prepared GPU session (python -m sslkit gpu) names notebooks that exist
+    and only parameters of theirs, so that a typo cannot cost a lent machine's minutes."""
+    from sslkit.app import gpu
+
+    assert gpu.thread_counts(16) == [1, 2, 4, 8, 16] and gpu.thread_counts(6) == [1, 2, 4, 6]
+    assert gpu.thread_counts(1) == [1]
+    for step in gpu.steps("cuda", "converged", tmp_path, gpu.thread_counts(16)):
+        argv = step["argv"][3:]
+        assert argv[0] == "headless", step
+        names = [argv[i + 1].split("=", 1)[0] for i, a in enumerate(argv) if a == "-p"]
+        notebooks = [a for i, a in enumerate(argv[1:], 1) if not a.startswith("-") and argv[i - 1] not in
+                     ("-p", "--profile", "--out", "--budget-s")]
+        assert notebooks, step
+        for nb in notebooks:
+            assert set(names) <= set(headless.plan(nb)[1]), (nb, names)
+
+
 def test_parts_cut_a_sweep_into_single_points():
     _, values, fixed = headless.plan("table1_lenet_filters_channels")
     points = headless.parts("ssl", values)

@@ -13,7 +13,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 # end-to-end path is the same, at a third of the time. Every value here is one of the
 # notebook's own, so the plan stays the notebook's.
 SHORTER = {
-    "figure6_resnet_depth": {"strengths": [0.004, 0.014], "references": []},
+    "figure6_resnet_depth": {"strengths": [0.002, 0.007], "references": []},
     "figure7a_2d_filters": {"fractions": [0.1, 0.35]},
     "granularity_mao2017": {"networks": ["lenet"], "densities": [0.5, 0.25, 0.12]},
     "precision_bf16": {"networks": {"lenet": None}, "seeds": [0, 1]},

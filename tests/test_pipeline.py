@@ -7,6 +7,7 @@ from sslkit import experiments, models, pipeline
 from sslkit.experiments import params
 from sslkit.training.loop import train
 from sslkit.training.solver import Schedule
+from sslkit.util import settings
 
 
 def test_every_record_builds_its_network_for_its_input():
@@ -71,6 +72,11 @@ def test_ssl_pipeline_without_a_paper_table():
     assert run.compact_parameters < run.parameters
     rep = run.report.set_index("layer")
     assert rep.loc["conv2", "filters left"] < rep.loc["conv2", "filters"]
+    saved = torch.load(settings.runs_dir() / pipeline.ssl_dir(context, pipeline.Regularization(spec, mode="proximal"))
+                       / "finetune.pt", weights_only=False)["model"]
+    masks = {k: v for k, v in saved.items() if k.endswith("weight_mask")}
+    assert masks and all(v.dtype == torch.bool for v in masks.values())   # a quarter of the bytes in the store
+    assert all(torch.equal(v, saved[k.removesuffix("_mask")] != 0) for k, v in masks.items())
     outcome = experiments.run("ssl", {"model": "lenet", "runs": {"mine": spec}, "mode": "proximal",
                                       "profile": "smoke", "baseline_iters": 20, "ssl_iters": 20,
                                       "finetune_iters": 10, "speed": False, "progress": False, "device": "cpu"})
@@ -134,8 +140,6 @@ def test_a_bad_device_on_the_command_line_exits_2_with_one_line(capsys):
 
 
 def test_a_truncated_cached_stage_is_named_and_recomputed(capsys):
-    from sslkit.util import settings
-
     context = pipeline.setup("lenet", "smoke", device="cpu", progress=False, baseline=3, ssl=2, finetune=2)
     net, first = pipeline.baseline(context)
     stage = settings.runs_dir() / pipeline.baseline_dir(context) / "baseline.pt"

@@ -53,6 +53,18 @@ def test_resume_after_interruption_matches_uninterrupted_run(mnist_small, tmp_pa
     assert [h["test_error"] for h in res.history] == [h["test_error"] for h in ref.history]
 
 
+def test_the_last_checkpoint_is_left_to_a_caller_that_writes_its_own_final_file(mnist_small, tmp_path):
+    """checkpoint_at_end=False (the stage store's case): the run ends with its last periodic
+    checkpoint on disk (iteration 4 of 6), not a 7th save of weights and momentum."""
+    data, _ = mnist_small
+    sched = Schedule(6, 0.01, batch_size=32)
+    for at_end, saved in ((True, 6), (False, 4)):
+        ckpt = tmp_path / f"{at_end}.ckpt"
+        train(models.build("lenet"), data, sched, checkpoint=ckpt, checkpoint_every=4, checkpoint_at_end=at_end,
+              progress=False)
+        assert torch.load(ckpt, weights_only=False)["iter"] == saved
+
+
 def test_same_seed_same_result_and_training_learns(mnist_small):
     data, test = mnist_small
     net_a, a = _run(data, test, iters=30)

@@ -30,12 +30,14 @@ from sslkit.util import profiles, settings
 
 def _tools() -> dict:
     """The subcommands with command lines of their own: name -> (main(argv), help)."""
-    from sslkit.app import bench, execute, kernelspec
+    from sslkit.app import bench, execute, gpu, kernelspec
 
     return {"execute": (execute.main, "run one notebook through papermill (make reproduce): a failed run "
                                       "never replaces the last good executed copy"),
             "bench": (bench.main, "benchmarks (not tests): layer timings, SSL step overhead, trainer speed, "
                                   "compaction time, network latency"),
+            "gpu": (gpu.main, "the prepared GPU session: Table 4's GPU and 2:4 rows, Figure 1, the thread "
+                              "sweep, then the ResNet-20 paper baseline, within one budget"),
             "kernelspec": (kernelspec.main, "quiet the registered Jupyter kernel's start-up warning (make env)")}
 
 
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     headless_cmd.add_argument("--out", default=None, help="results folder (default figures/, smoke: build/figures-smoke)")
     headless_cmd.add_argument("--jobs", type=int, default=1, help="train the points of each notebook's sweep in this "
                               "many processes on the same device, then render (default 1: one after another)")
+    headless_cmd.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                              help="replace a value of the notebooks' parameters cells (repeatable)")
     headless_cmd.add_argument("--progress", action="store_true", help="progress bars on stderr (for a log file: "
                               "a line every few seconds per stage)")
     report_cmd = sub.add_parser("report", help="write REPORT.md: every number of the papers, ours beside it, a verdict")
@@ -91,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["SSLKIT_PROGRESS"] = "log"   # plain lines, also into a log file
         try:
             left = headless.run(args.notebooks, profile=args.profile, budget_s=args.budget_s, out=args.out,
-                                jobs=args.jobs, progress=args.progress)
+                                jobs=args.jobs, progress=args.progress, parameters=_parameters(args.param))
         except (DataNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -105,12 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     if distributed.init() and not distributed.is_main():
         args.no_progress = True      # one progress bar, one printout: rank 0's
     try:
-        pairs = [kv.split("=", 1) for kv in args.param]
-        if any(len(p) != 2 for p in pairs):
-            raise ValueError("parameters are NAME=VALUE")
         options = dict(profile=args.profile, data_root=args.data_root, device=args.device, seed=args.seed,
                        force=args.force, progress=not args.no_progress)
-        outcome = experiments.run(args.experiment, {k: params.parse_value(v) for k, v in pairs}, fixed=options,
+        outcome = experiments.run(args.experiment, _parameters(args.param), fixed=options,
                                   fixed_by="options of their own (--profile, --data-root, --device, --seed, "
                                            "--force, --no-progress)", out=args.out)
     except (DataNotFoundError, ValueError) as exc:
@@ -124,6 +125,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{name}\n{df.to_string(index=False)}")
     print(f"\nwritten to {outcome.folder}")
     return 0
+
+
+def _parameters(pairs: list[str]) -> dict:
+    """``-p NAME=VALUE`` options as a dict of parsed values (see :func:`params.parse_value`)."""
+    split = [kv.split("=", 1) for kv in pairs]
+    if any(len(p) != 2 for p in split):
+        raise ValueError("parameters are NAME=VALUE")
+    return {k: params.parse_value(v) for k, v in split}
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 call stopped: for a GPU machine that has torch but no papermill, lent for a limited time.
 
     python -m sslkit headless --profile paper --budget-s 1500 table3_convnet_figure5 figure6_resnet_depth
+    python -m sslkit headless -p 'references=[]' figure6_resnet_depth   # a parameter replaced
 
 Each notebook's parameters cell is the plan (its values, with ``--profile``), and its call
 cell names the experiment and what the notebook fixes, so the notebook stays the one place
@@ -103,13 +104,20 @@ def _train_concurrently(name: str, values: dict, fixed: dict, jobs: int) -> list
 
 
 def run(notebooks: list[str], *, profile: str, budget_s: float | None = None, out: str | None = None,
-        progress: bool = False, jobs: int = 1) -> list[str]:
+        progress: bool = False, jobs: int = 1, parameters: dict | None = None) -> list[str]:
     """Run each notebook's experiment under ``profile`` until done or until ``budget_s``
     seconds have passed; training stages go to the run store. With ``jobs`` > 1 the points of
     each notebook's sweep train first in that many processes (see the module docstring).
-    Returns the notebooks not finished (empty when all are)."""
+    ``parameters`` replace values of the notebooks' parameters cells (as papermill's ``-p``
+    does; each must be a parameter of every notebook named). Returns the notebooks not
+    finished (empty when all are)."""
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    parameters = dict(parameters or {})
+    for notebook in notebooks:
+        unknown = sorted(set(parameters) - set(plan(notebook)[1]))
+        if unknown:
+            raise ValueError(f"{notebook} has no parameter {', '.join(map(repr, unknown))}")
     deadline = None if budget_s is None else time.time() + budget_s
     previous = (os.environ.get("SSLKIT_RUNS"), os.environ.get("SSLKIT_DEADLINE"))
     os.environ["SSLKIT_RUNS"] = str(settings.store_dir())
@@ -118,7 +126,7 @@ def run(notebooks: list[str], *, profile: str, budget_s: float | None = None, ou
     try:
         for i, notebook in enumerate(notebooks):
             name, values, fixed = plan(notebook)
-            values.update(profile=profile, progress=progress)
+            values.update(parameters, profile=profile, progress=progress)
             started = time.time()
             stopped = _train_concurrently(name, values, fixed, jobs)
             if stopped:

@@ -603,7 +603,7 @@ def _propagate_once(model: nn.Module, input_shape: tuple[int, ...]) -> None:
     example = torch.zeros(1, *input_shape, device=p.device, dtype=p.dtype)
     dg, probe = _graph(work, example), _Probe(work, example)
     names = {id(m): n for n, m in work.named_modules()}
-    for _, m, group in ([] if dg is None else _channel_groups(dg, work)):
+    for _, m, group in _each_group_once(dg, work):
         dead, folds, _ = _dead_channels(dg, group, probe)
         _fold({r: [(model.get_submodule(names[id(mod)]), i, v) for mod, i, v in f] for r, f in folds.items()}, dead)
         dead = set(dead)

@@ -23,7 +23,9 @@ class Sizes:
     by how much a shortened SSL stage multiplies every group-Lasso strength λ
     (``strength_factor``), so that groups reach zero within it (recorded with every result), for
     ImageNet-layout data the size images are warped to before cropping (``resize``;
-    None: 256), and the precision it trains in (``precision``, see :mod:`sslkit.training.runtime`)."""
+    None: 256), the precision it trains in (``precision``, see :mod:`sslkit.training.runtime`),
+    and the width of the hidden fc layers where a profile narrows them (``hidden``; None: the
+    network's own; only the smoke profile sets it, so that a CaffeNet run takes seconds)."""
 
     baseline: int
     ssl: int
@@ -34,13 +36,19 @@ class Sizes:
     strength_factor: float = 1.0
     resize: int | None = None
     precision: str = "fp32"
+    hidden: int | None = None
 
     def key(self) -> dict:
         """The fields that key a cached stage. The precision is keyed as used (after any
         fall-back) by :mod:`sslkit.pipeline`, so it is left out here, and every key made
         before it existed stays as it was; ``strength_factor`` is keyed under its first
-        name, ``strength``, for the same reason."""
-        return {("strength" if k == "strength_factor" else k): v for k, v in vars(self).items() if k != "precision"}
+        name, ``strength``, and ``hidden`` only where it is set, for the same reason."""
+        return {("strength" if k == "strength_factor" else k): v for k, v in vars(self).items()
+                if k != "precision" and not (k == "hidden" and v is None)}
+
+    def build_kwargs(self) -> dict:
+        """What the network's ``build`` takes from these sizes (``hidden``, where set)."""
+        return {} if self.hidden is None else {"hidden": self.hidden}
 
     def override(self, **changes) -> "Sizes":
         """A copy with ``changes`` applied; ``None`` values are ignored."""

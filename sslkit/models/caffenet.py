@@ -1,5 +1,5 @@
 """AlexNet as CaffeNet (models/bvlc_reference_caffenet): grouped conv2/4/5, LRN after the
-pooling, 227x227 input. 60,965,224 parameters (1000 classes).
+pooling, 227x227 input. 60,965,224 parameters (1000 classes; ``hidden`` narrows fc6/fc7).
 
 An adaptive average pool to 6x6 sits before ``fc6``: at 227x227 pool5's output is already 6x6
 and the pool is the identity (CaffeNet exactly); it lets a CPU profile train on smaller crops
@@ -13,7 +13,7 @@ from sslkit.training.solver import Solver
 
 
 class CaffeNet(nn.Sequential):
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.5):
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.5, hidden: int = 4096):
         super().__init__()
         lrn = dict(size=5, alpha=1e-4, beta=0.75, k=1.0)
         self.conv1 = nn.Conv2d(3, 96, 11, stride=4)
@@ -33,26 +33,26 @@ class CaffeNet(nn.Sequential):
         self.pool5 = nn.MaxPool2d(3, 2, ceil_mode=True)
         self.pool6 = nn.AdaptiveAvgPool2d(6)
         self.flatten = nn.Flatten()
-        self.fc6 = nn.Linear(256 * 6 * 6, 4096)
+        self.fc6 = nn.Linear(256 * 6 * 6, hidden)
         self.relu6 = nn.ReLU()
         self.drop6 = nn.Dropout(dropout)
-        self.fc7 = nn.Linear(4096, 4096)
+        self.fc7 = nn.Linear(hidden, hidden)
         self.relu7 = nn.ReLU()
         self.drop7 = nn.Dropout(dropout)
-        self.fc8 = nn.Linear(4096, num_classes)
+        self.fc8 = nn.Linear(hidden, num_classes)
         for m in self.modules():  # Caffe: gaussian 0.01 (fc6/fc7: 0.005), biases 0 or 1
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.normal_(m.weight, std=0.005 if m in (self.fc6, self.fc7) else 0.01)
                 nn.init.constant_(m.bias, 1.0 if m in (self.conv2, self.conv4, self.conv5, self.fc6, self.fc7) else 0.0)
 
 
-def caffenet_standin(num_classes: int = 10, dropout: float = 0.5) -> CaffeNet:
+def caffenet_standin(num_classes: int = 10, dropout: float = 0.5, hidden: int = 4096) -> CaffeNet:
     """CaffeNet with a 10-way classifier for the Imagenette stand-in, initialised as
     torchvision's AlexNet (PyTorch's defaults) with conv1's weights divided by 60, about the
     pixel std of mean-subtracted [0, 255] inputs. Caffe's Gaussian(0.01) init stays at chance
     level for longer than a CPU schedule (we tried: loss 2.301 = ln 10 after 100 iterations
     of 256)."""
-    net = CaffeNet(num_classes, dropout)
+    net = CaffeNet(num_classes, dropout, hidden)
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             m.reset_parameters()
@@ -86,7 +86,9 @@ NETWORKS = (
     Network(name="caffenet10", build=caffenet_standin, input_shape=(3, 227, 227), dataset="imagenet",
             normalize="mean", augment=crop_flip_mean, solvers=_STANDIN, multipliers=_BIASES,
             sizes={
-                "smoke": Sizes(baseline=3, ssl=2, finetune=1, train=48, test=32, evals=1, resize=64),
+                # fc6/fc7 256 wide (not 4,096): seconds, not a minute, per smoke run (57M weights
+                # to step and save); the convs keep their shapes.
+                "smoke": Sizes(baseline=3, ssl=2, finetune=1, train=48, test=32, evals=1, resize=64, hidden=256),
                 # 2 CPU cores: 114x114 crops of 128x128 images (about 80 images/s), 8 epochs of
                 # baseline, 2 of SSL (strengths x20) and 1 of fine-tuning; layers timed at 227.
                 "quick": Sizes(baseline=300, ssl=80, finetune=40, evals=3, resize=128, strength_factor=20.0),

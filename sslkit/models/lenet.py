@@ -38,7 +38,7 @@ NETWORKS = (Network(
                            batch_size=64),
     },
     sizes={
-        "smoke": Sizes(baseline=40, ssl=40, finetune=20, train=2048, test=1000),
+        "smoke": Sizes(baseline=40, ssl=40, finetune=20, train=2048, test=1000, evals=2),
         # Caffe's lenet_solver (10k iterations, batch 64); SSL 10k; fine-tune 5k (paper: 10k).
         "quick": Sizes(baseline=10_000, ssl=10_000, finetune=5_000),
         # The authors' full schedules, in bf16 where the CPU has it (fp32 vs bf16: README).

@@ -32,7 +32,7 @@ NETWORKS = (Network(
         "finetune": Solver(lr=0.01, policy="multistep", gamma=0.1, momentum=0.9, weight_decay=5e-4, batch_size=64),
     },
     sizes={
-        "smoke": Sizes(baseline=40, ssl=40, finetune=20, train=2048, test=1000),
+        "smoke": Sizes(baseline=40, ssl=40, finetune=20, train=2048, test=1000, evals=2),
         "quick": Sizes(baseline=30_000, ssl=10_000, finetune=10_000),
         "converged": Sizes(baseline=30_000, ssl=10_000, finetune=10_000, precision="bf16"),
         "paper": Sizes(baseline=30_000, ssl=10_000, finetune=10_000),

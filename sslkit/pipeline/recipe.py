@@ -60,6 +60,10 @@ class Context:
         """The precision stages train in (``fp32`` or ``bf16``, after any fall-back)."""
         return self.runtime.precision if self.runtime else "fp32"
 
+    def build(self) -> nn.Module:
+        """A fresh network of this profile's sizes (see :meth:`Sizes.build_kwargs`) on the device."""
+        return self.network.build(**self.sizes.build_kwargs()).to(self.device)
+
     def schedule(self, stage: str, iters: int | None = None) -> Schedule:
         """The network's solver of ``stage`` under this profile, run for ``iters`` (None: the
         profile's size of that stage)."""
@@ -125,7 +129,8 @@ def baseline_dir(context: Context) -> Path:
     SSL runs key on this folder's name, so they follow it."""
     s = context.sizes
     return store.run_dir("baseline", dict(
-        model=context.network.name, sizes={"baseline": s.baseline, "train": s.train, "test": s.test},
+        model=context.network.name, sizes={"baseline": s.baseline, "train": s.train, "test": s.test,
+                                           **s.build_kwargs()},
         seed=context.seed, data=context.data.identity,
         solver=context.schedule("baseline"), multipliers=context.network.multipliers, **_precision_key(context)))
 
@@ -134,7 +139,7 @@ def baseline(context: Context) -> tuple[nn.Module, Result]:
     """The network trained from scratch with the authors' baseline solver (cached, shared by
     every experiment that starts from it). Returns the network and its training result."""
     seed_everything(context.seed)
-    net = context.network.build().to(context.device)
+    net = context.build()
     folder = baseline_dir(context)
     res = store.train_stage(folder, "baseline", net, context, context.schedule("baseline"), seed=context.seed)
     context.baselines[context.network.name] = {"stage": folder.name, "test error %": round(100 * res.test_error, 2)}
@@ -213,11 +218,11 @@ def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module,
     """SSL from the baseline ``base`` (the pair :func:`baseline` returns), removal of what the
     zero groups make useless, fine-tuning with the zeros frozen, report and compaction. The
     strengths are multiplied by the profile's ``sizes.strength_factor`` (1 but in shortened profiles)."""
-    network, sizes, dev = context.network, context.sizes, context.device
+    network, sizes = context.network, context.sizes
     base_net, base_res = base
     ssl_schedule, finetune_schedule = context.schedule("ssl"), context.schedule("finetune")
     folder = ssl_dir(context, regularization)
-    net = network.build().to(dev)
+    net = context.build()
     net.load_state_dict(base_net.state_dict())
     spec = scale_spec(regularization.spec, sizes.strength_factor)   # a shortened profile's stronger regularization
     reg = GroupLasso.from_spec(net, spec, weighted=regularization.weighted,

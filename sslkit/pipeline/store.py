@@ -91,12 +91,19 @@ def _train_stage(folder: Path, name: str, final: Path, model: nn.Module, context
     distributed.barrier()
     res = train(model, context.data.train, schedule, seed=seed, test=context.data.test, hooks=hooks,
                 augment=context.network.augment, eval_every=max(schedule.iters // (evals or context.sizes.evals), 1),
-                checkpoint=ckpt, checkpoint_every=_checkpoint_every(schedule.iters),
+                checkpoint=ckpt, checkpoint_every=_checkpoint_every(schedule.iters), checkpoint_at_end=False,
                 param_groups=context.network.param_groups(model), progress=context.progress, desc=name,
                 deadline=deadline(), flush_denormal=context.network.flush_denormal, precision=context.precision)
     res.device = device_name(context.device) + (f" x{distributed.world()[1]} processes" if distributed.active() else "")
     if distributed.is_main():
-        atomic_torch_save({"model": model.state_dict(), "result": res.as_dict()}, final)
+        atomic_torch_save({"model": _as_saved(model.state_dict()), "result": res.as_dict()}, final)
         ckpt.unlink(missing_ok=True)
     distributed.barrier()
     return res
+
+
+def _as_saved(state: dict) -> dict:
+    """``state`` with its 0/1 masks (the ``weight_mask`` buffers that freeze the zeros, see
+    :mod:`sslkit.sparsity.masks`) as bool, a quarter of their bytes in the store;
+    ``load_state_dict`` copies them back into the float buffers."""
+    return {k: v.bool() if k.endswith("weight_mask") else v for k, v in state.items()}

@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import torch
 
@@ -158,6 +158,25 @@ def mnist(train: bool = True, *, data_root: str | os.PathLike | None = None, dow
     return TensorData(x, ds.targets[keep].to(device=device, dtype=torch.int64))
 
 
+def _decoded(name: str, source: Path, decode: Callable[[], tuple | None]) -> tuple | None:
+    """What ``decode()`` returns for the data folder ``source``, kept as ``<cache>/decoded/<name>``
+    (a pure function of the data, shared by every run on the machine) and read back while it is
+    newer than ``source``. A file lock lets concurrent processes (pytest workers, ``--jobs``)
+    decode a folder once; a None from ``decode`` is returned without being kept."""
+    from filelock import FileLock
+
+    cache = settings.cache_dir() / "decoded" / name
+    locks = settings.cache_dir() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with FileLock(locks / f"decoded-{name}.lock"):
+        found = load_cached(cache) if cache.exists() and cache.stat().st_mtime >= source.stat().st_mtime else None
+        if found is None:
+            found = decode()
+            if found is not None:
+                atomic_torch_save(found, cache)
+    return found
+
+
 # ---------------------------------------------------------------------------- CIFAR-10
 def _decode_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode an image folder (class subfolders, sorted) into uint8 (N,3,H,W) and labels."""
@@ -181,15 +200,7 @@ def _cifar_uint8(root: Path, train: bool, download: bool) -> tuple[torch.Tensor,
         folder = root / name / split
         tried.append(folder)
         if folder.is_dir():
-            cache = settings.cache_dir() / "decoded" / f"{name}-{split}.pt"
-            decoded = None
-            if cache.exists() and cache.stat().st_mtime >= folder.stat().st_mtime:
-                decoded = load_cached(cache)
-            if decoded is not None:
-                x, y = decoded
-            else:
-                x, y = _decode_folder(folder)
-                atomic_torch_save((x, y), cache)
+            x, y = _decoded(f"{name}-{split}.pt", folder, lambda: _decode_folder(folder))
             return x, y, f"{folder} (image folder)"
     from torchvision.datasets import CIFAR10
 
@@ -404,15 +415,18 @@ def imagenet(train: bool = True, *, data_root: str | os.PathLike | None = None, 
         raise ValueError(f"ImageNet's normalize must be 'mean', got {normalize!r}")
     folder = imagenet_folder(settings.data_root(data_root))
     split = folder / IMAGENET_SPLITS[train]
-    cache = settings.cache_dir() / "decoded" / f"{folder.name}-{split.name}-{resize}.pt"
-    decoded = load_cached(cache) if cache.exists() and cache.stat().st_mtime >= split.stat().st_mtime else None
-    if decoded is None:
+    samples = []
+
+    def decode():
         classes = None if train else sorted(d.name for d in (folder / "train").iterdir() if d.is_dir())
-        samples = check_image_folder(split, classes)
+        samples.extend(check_image_folder(split, classes))
         if len(samples) > IN_MEMORY_MAX:        # ILSVRC 2012: read from disk as training goes
-            return FolderData(samples, resize, train=train, device=device).subset(take)
-        decoded = _decode_warped(samples, resize, f"decoding {folder.name}/{split.name}")
-        atomic_torch_save(decoded, cache)
+            return None
+        return _decode_warped(samples, resize, f"decoding {folder.name}/{split.name}")
+
+    decoded = _decoded(f"{folder.name}-{split.name}-{resize}.pt", split, decode)
+    if decoded is None:
+        return FolderData(samples, resize, train=train, device=device).subset(take)
     keep = spaced(len(decoded[1]), take)
     x, y = decoded[0][keep].to(device), decoded[1][keep].to(device)
     return TensorData(x, y) if train else TensorData(_subtract_mean(_centre_crop(x)), y)

@@ -112,7 +112,7 @@ def batch_indices(n: int, batch_size: int, seed: int, start: int, iters: int, de
 def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int = 0,
           test: TensorData | None = None, hooks: Hook | list[Hook] | None = None,
           augment: Callable | None = None, eval_every: int = 0,
-          checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1000,
+          checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1000, checkpoint_at_end: bool = True,
           param_groups: list[dict] | None = None, progress: bool = True, desc: str = "train",
           deadline: float | None = None, flush_denormal: bool = False, precision: str = "fp32") -> Result:
     """Train ``model`` in place with SGD + momentum on ``schedule``.
@@ -132,6 +132,9 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
             size, this process's rows), so that the draws are the whole batch's.
         checkpoint: file to save to every ``checkpoint_every`` iterations and at the end; if it
             exists, training resumes from it (a finished run returns at once).
+        checkpoint_at_end: also save the checkpoint after the last iteration; False where the
+            caller writes its own final file at once (the stage store: for the stand-in's CaffeNet
+            that saves writing 460 MB of weights and momentum per stage).
         param_groups: optimizer parameter groups (default: all parameters); a group's
             ``lr_mult`` and ``decay_mult`` scale the schedule's lr and weight decay (Caffe's
             per-parameter multipliers).
@@ -236,6 +239,6 @@ def train(model: nn.Module, data: TensorData, schedule: Schedule, *, seed: int =
         if not history or history[-1]["iter"] != schedule.iters:
             history.append({"iter": schedule.iters, "lr": schedule.lr_at(max(schedule.iters - 1, 0)),
                             "test_error": result.test_error, "test_loss": tl})
-    if start < schedule.iters:
+    if start < schedule.iters and checkpoint_at_end:
         save(schedule.iters)
     return result
