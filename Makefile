@@ -56,7 +56,7 @@ report: $(STAMP) ## write figures/REPORT.md (every paper number, ours, a verdict
 	$(PY) -m sslkit report --profile $(PROFILE)   # figures/ (smoke: build/figures-smoke/, numbers meaningless)
 
 test: $(STAMP) ## run the test suite (unit tests, every notebook on the smoke profile, JupyterLab in Chromium)
-	$(PY) -m pytest -q -n $(TEST_JOBS)
+	$(PY) -m pytest -q -n $(TEST_JOBS) --maxschedchunk=1
 
 bench: $(STAMP) ## benchmarks: Table 4 layer timings (thread sweep) and SSL step overhead -> build/bench/
 	$(PY) -m sslkit bench layers --table4-rows 1 2 4 5 --threads 1 2 --out build/bench/layers.csv

@@ -20,6 +20,19 @@ def test_every_record_builds_its_network_for_its_input():
             assert sizes.baseline > 0 and set(network.solvers) >= {"baseline", "ssl", "finetune"}, (name, profile)
 
 
+def test_the_smoke_stand_in_narrows_its_fc_layers_and_only_its_keys_say_so():
+    """Sizes.hidden: the smoke CaffeNet is built 256 wide after the convs (same layers, same conv
+    shapes); the field is in a stage key only where it is set, so every other key stays."""
+    network = models.get("caffenet10")
+    smoke, converged = network.sizes["smoke"], network.sizes["converged"]
+    narrow, full = network.build(**smoke.build_kwargs()), network.build(**converged.build_kwargs())
+    assert (narrow.fc6.out_features, narrow.fc7.in_features, narrow.fc8.in_features) == (256, 256, 256)
+    assert full.fc6.out_features == 4096 and narrow.conv5.weight.shape == full.conv5.weight.shape
+    assert smoke.key()["hidden"] == 256 and "hidden" not in converged.key()
+    assert all("hidden" not in s.key() for n in models.NETWORKS.values() for p, s in n.sizes.items()
+               if (n.name, p) != ("caffenet10", "smoke"))
+
+
 def test_convnet_multipliers_reach_the_optimizer(mnist_small):
     """cifar10_full: biases at 2x the lr without weight decay, the classifier's weight decay x250."""
     network = models.get("convnet")
