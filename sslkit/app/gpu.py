@@ -108,8 +108,8 @@ def _device_name(device: str) -> str:
 
 
 def _pack(archive: Path, work: Path, store: Path, *, since: float) -> None:
-    """The results folders under ``work`` and the files of ``store`` changed since ``since``,
-    as ``figures/...``-style paths relative to ``work`` and ``runs/...``."""
+    """The results folders under ``work`` (as ``work/...`` in the archive) and the files of
+    ``store`` changed since ``since`` (as ``runs/...``)."""
     with tarfile.open(archive, "w:gz") as tar:
         if work.is_dir():
             tar.add(work, arcname="work")

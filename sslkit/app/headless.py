@@ -114,8 +114,9 @@ def run(notebooks: list[str], *, profile: str, budget_s: float | None = None, ou
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     parameters = dict(parameters or {})
-    for notebook in notebooks:
-        unknown = sorted(set(parameters) - set(plan(notebook)[1]))
+    plans = [plan(notebook) for notebook in notebooks]   # every notebook checked before anything runs
+    for notebook, (_, values, _) in zip(notebooks, plans):
+        unknown = sorted(set(parameters) - set(values))
         if unknown:
             raise ValueError(f"{notebook} has no parameter {', '.join(map(repr, unknown))}")
     deadline = None if budget_s is None else time.time() + budget_s
@@ -124,8 +125,7 @@ def run(notebooks: list[str], *, profile: str, budget_s: float | None = None, ou
     if deadline is not None:
         os.environ["SSLKIT_DEADLINE"] = str(deadline)
     try:
-        for i, notebook in enumerate(notebooks):
-            name, values, fixed = plan(notebook)
+        for i, (notebook, (name, values, fixed)) in enumerate(zip(notebooks, plans)):
             values.update(parameters, profile=profile, progress=progress)
             started = time.time()
             stopped = _train_concurrently(name, values, fixed, jobs)
