@@ -15,8 +15,10 @@ BUILD      ?= build/$(PROFILE)
 # Extra arguments for `make lab` (e.g. LAB_ARGS="--port 9000 --no-browser"); as root, --allow-root is added.
 LAB_ARGS   ?=
 LAB_ROOT   := $(if $(filter 0,$(shell id -u)),--allow-root)
-# pytest workers (pytest-xdist): 2 on the 2-core reference machine.
-TEST_JOBS  ?= 2
+# pytest-xdist workers; 0: none, the tests in one process with 2 torch threads. On the 2-core
+# reference machine two workers ran the suite slower (364 s against 317 s: a notebook took
+# 30-40 s beside another instead of 8-17 s alone); more may pay on more cores.
+TEST_JOBS  ?= 0
 KERNEL     := sslkit
 STAMP      := $(VENV)/.installed
 
@@ -28,7 +30,7 @@ export SSLKIT_DATA := $(if $(DATA),$(abspath $(DATA)))
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "  variables: PROFILE=smoke|quick|converged|paper (default converged)  DATA=<data root>  NB=<notebook glob>  PARAMS='-p name value ...'"
-	@echo "             LAB_ARGS='<jupyter lab arguments>'  TEST_JOBS=<pytest workers, default 2>"
+	@echo "             LAB_ARGS='<jupyter lab arguments>'  TEST_JOBS=<pytest workers, default 0: one process>"
 
 $(STAMP): requirements.txt pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)

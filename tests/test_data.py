@@ -62,6 +62,11 @@ def test_cifar_image_folder(tmp_path, monkeypatch):
     assert image.x.mean(0).abs().max() < 1e-4
     test = D.cifar10(False, data_root=tmp_path, normalize="mean_image")
     assert torch.allclose(test.x[2, :, 5, 5], torch.full((3,), 40.0 - train_mean.item()), atol=1e-4)
+    # a part (decoded alone) is the whole split cut; its mean image is still the whole split's
+    for normalize in ("std", "mean_image"):
+        part = D.cifar10(True, data_root=tmp_path, normalize=normalize, take=2)
+        whole = D.cifar10(True, data_root=tmp_path, normalize=normalize)
+        assert torch.equal(part.x, whole.x[[0, 3]]) and part.y.tolist() == [0, 1]
 
 
 @pytest.mark.skipif(not REAL_MNIST, reason="real MNIST not in ../shared/data")

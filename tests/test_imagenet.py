@@ -45,6 +45,20 @@ def test_splits_warped_cropped_and_mean_subtracted(tmp_path, cache):
     assert torch.equal(test.x[0], want)
 
 
+
+def test_a_part_of_a_split_is_the_whole_split_cut(tmp_path, cache):
+    """``take`` decodes only its samples (no decode cache is written), and they hold what the
+    whole split, decoded through the cache, holds at :func:`data.spaced`'s indices."""
+    _folder(tmp_path / "root", per_class=5)
+    part = [imagenet(train, data_root=tmp_path / "root", resize=32, take=4) for train in (True, False)]
+    assert not (tmp_path / "cache" / "decoded").exists()
+    whole = [imagenet(train, data_root=tmp_path / "root", resize=32) for train in (True, False)]
+    assert len(list((tmp_path / "cache" / "decoded").glob("*.pt"))) == 2
+    keep = data.spaced(10, 4)
+    assert keep.tolist() == [0, 2, 5, 7]
+    for p, w in zip(part, whole):
+        assert torch.equal(p.x, w.x[keep]) and torch.equal(p.y, w.y[keep]) and p.y.tolist() == [0, 0, 1, 1]
+
 def test_crop_flip_mean_takes_a_crop_of_each_image():
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (16, 3, 20, 20), dtype=torch.uint8, generator=g)

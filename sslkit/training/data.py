@@ -158,11 +158,11 @@ def mnist(train: bool = True, *, data_root: str | os.PathLike | None = None, dow
     return TensorData(x, ds.targets[keep].to(device=device, dtype=torch.int64))
 
 
-def _decoded(name: str, source: Path, decode: Callable[[], tuple | None]) -> tuple | None:
+def _decoded(name: str, source: Path, decode: Callable[[], tuple]) -> tuple:
     """What ``decode()`` returns for the data folder ``source``, kept as ``<cache>/decoded/<name>``
     (a pure function of the data, shared by every run on the machine) and read back while it is
     newer than ``source``. A file lock lets concurrent processes (pytest workers, ``--jobs``)
-    decode a folder once; a None from ``decode`` is returned without being kept."""
+    decode a folder once."""
     from filelock import FileLock
 
     cache = settings.cache_dir() / "decoded" / name
@@ -172,35 +172,58 @@ def _decoded(name: str, source: Path, decode: Callable[[], tuple | None]) -> tup
         found = load_cached(cache) if cache.exists() and cache.stat().st_mtime >= source.stat().st_mtime else None
         if found is None:
             found = decode()
-            if found is not None:
-                atomic_torch_save(found, cache)
+            atomic_torch_save(found, cache)
     return found
 
 
-# ---------------------------------------------------------------------------- CIFAR-10
-def _decode_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode an image folder (class subfolders, sorted) into uint8 (N,3,H,W) and labels."""
-    import numpy as np
-    from PIL import Image
-    from torchvision.datasets import ImageFolder
-
+def _decode_samples(samples: list[tuple[Path, int]], read: Callable[[str], torch.Tensor],
+                    desc: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``read(path)`` (a uint8 (3,H,W) image) for each (path, class) of ``samples``, stacked into
+    uint8 (N,3,H,W), and the labels."""
     from sslkit.util.progress import bar
 
-    ds = ImageFolder(str(folder))
-    images = [torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1)
-              for p, _ in bar(ds.samples, desc=f"decoding {folder.name}")]
-    return torch.stack(images), torch.tensor(ds.targets, dtype=torch.int64)
+    x = None
+    for i, (path, _) in enumerate(bar(samples, desc=desc)):
+        image = read(str(path))
+        x = torch.empty(len(samples), *image.shape, dtype=torch.uint8) if x is None else x
+        x[i] = image
+    return x, torch.tensor([c for _, c in samples], dtype=torch.int64)
 
 
-def _cifar_uint8(root: Path, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """CIFAR-10 as uint8 (N,3,32,32) and labels, from the first layout found under ``root``."""
+def _split(name: str, source: Path, samples: list[tuple[Path, int]], read: Callable[[str], torch.Tensor],
+           desc: str, take: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The uint8 images and labels of ``take`` samples evenly spaced over ``samples`` (None: all):
+    the whole split through the decode cache (:func:`_decoded`), a part decoded directly. Each
+    image decodes alone, so a part holds the same values as the whole split cut with
+    :func:`spaced`; decoding 48 images of the stand-in costs less than reading its cache."""
+    keep = spaced(len(samples), take)
+    if isinstance(keep, slice):
+        return _decoded(name, source, lambda: _decode_samples(samples, read, desc))
+    return _decode_samples([samples[i] for i in keep.tolist()], read, desc)
+
+
+# ---------------------------------------------------------------------------- CIFAR-10
+def _read_rgb(path: str) -> torch.Tensor:
+    import numpy as np
+    from PIL import Image
+
+    return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)
+
+
+def _cifar_uint8(root: Path, train: bool, download: bool,
+                 take: int | None = None) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """CIFAR-10 as uint8 (N,3,32,32) and labels, from the first layout found under ``root``;
+    ``take`` samples evenly spaced over the split (None: all)."""
     split = "train" if train else "test"
     tried = []
     for name in CIFAR_FOLDERS:
         folder = root / name / split
         tried.append(folder)
         if folder.is_dir():
-            x, y = _decoded(f"{name}-{split}.pt", folder, lambda: _decode_folder(folder))
+            from torchvision.datasets import ImageFolder
+
+            samples = ImageFolder(str(folder)).samples   # sorted by class, then file name
+            x, y = _split(f"{name}-{split}.pt", folder, samples, _read_rgb, f"decoding {folder.name}", take)
             return x, y, f"{folder} (image folder)"
     from torchvision.datasets import CIFAR10
 
@@ -217,8 +240,9 @@ def _cifar_uint8(root: Path, train: bool, download: bool) -> tuple[torch.Tensor,
         except Exception as exc:
             raise _not_found("CIFAR-10", tried, "cifar10-jpeg/{train,test}/<class>/*.jpg or "
                              f"cifar-10-batches-py/ (download failed: {type(exc).__name__})") from None
-    x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-    return x, torch.tensor(ds.targets, dtype=torch.int64), f"{root / 'cifar-10-batches-py'} (official)"
+    keep = spaced(len(ds.targets), take)
+    x = torch.from_numpy(ds.data[keep]).permute(0, 3, 1, 2).contiguous()
+    return x, torch.tensor(ds.targets, dtype=torch.int64)[keep], f"{root / 'cifar-10-batches-py'} (official)"
 
 
 def _cifar_mean_image(root: Path, download: bool, device: str) -> torch.Tensor:
@@ -252,9 +276,8 @@ def cifar10(train: bool = True, *, data_root: str | os.PathLike | None = None, d
     if normalize not in ("mean_image", "mean", "std"):
         raise ValueError(f"normalize must be 'mean_image', 'mean' or 'std', got {normalize!r}")
     root = settings.data_root(data_root)
-    x, y, _ = _cifar_uint8(root, train, download)
-    keep = spaced(len(y), take)
-    x, y = x[keep].to(device=device, dtype=torch.float32), y[keep]
+    x, y, _ = _cifar_uint8(root, train, download, take)
+    x = x.to(device=device, dtype=torch.float32)
     if normalize == "mean_image":
         return TensorData(x - _cifar_mean_image(root, download, str(device)), y.to(device))
     x = x / 255.0
@@ -313,11 +336,13 @@ def check_image_folder(folder: Path, classes: list[str] | None = None) -> list[t
                               f"(only here: {extra[:5]}, missing here: {missing[:5]})")
     samples = []
     for index, name in enumerate(found):
-        files = sorted(p for p in (folder / name).iterdir() if not p.name.startswith("."))
+        with os.scandir(folder / name) as it:   # a directory entry knows its type: no stat per file
+            files = sorted((e.name, e.is_file()) for e in it if not e.name.startswith("."))
         if not files:
             raise DataFolderError(f"class folder {folder / name} is empty")
-        for f in files:
-            if not f.is_file() or f.suffix.lower() not in IMG_EXTENSIONS:
+        for file, is_file in files:
+            f = folder / name / file
+            if not is_file or f.suffix.lower() not in IMG_EXTENSIONS:
                 raise DataFolderError(f"{f} is not an image file (expected one of {', '.join(IMG_EXTENSIONS)})")
             samples.append((f, index))
     return samples
@@ -332,16 +357,6 @@ def _warp(path: str, resize: int):
             return torch.from_numpy(np.array(im.convert("RGB").resize((resize, resize), Image.BILINEAR))).permute(2, 0, 1)
     except (UnidentifiedImageError, OSError) as exc:
         raise DataFolderError(f"{path} cannot be read as an image ({exc})") from None
-
-
-def _decode_warped(samples: list[tuple[Path, int]], resize: int, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode ``samples`` warped to ``resize`` x ``resize`` (bilinear) into uint8 (N,3,R,R) and labels."""
-    from sslkit.util.progress import bar
-
-    x = torch.empty(len(samples), 3, resize, resize, dtype=torch.uint8)
-    for i, (path, _) in enumerate(bar(samples, desc=desc)):
-        x[i] = _warp(str(path), resize)
-    return x, torch.tensor([c for _, c in samples], dtype=torch.int64)
 
 
 class FolderData(torch.utils.data.Dataset):
@@ -415,20 +430,13 @@ def imagenet(train: bool = True, *, data_root: str | os.PathLike | None = None, 
         raise ValueError(f"ImageNet's normalize must be 'mean', got {normalize!r}")
     folder = imagenet_folder(settings.data_root(data_root))
     split = folder / IMAGENET_SPLITS[train]
-    samples = []
-
-    def decode():
-        classes = None if train else sorted(d.name for d in (folder / "train").iterdir() if d.is_dir())
-        samples.extend(check_image_folder(split, classes))
-        if len(samples) > IN_MEMORY_MAX:        # ILSVRC 2012: read from disk as training goes
-            return None
-        return _decode_warped(samples, resize, f"decoding {folder.name}/{split.name}")
-
-    decoded = _decoded(f"{folder.name}-{split.name}-{resize}.pt", split, decode)
-    if decoded is None:
+    classes = None if train else sorted(d.name for d in (folder / "train").iterdir() if d.is_dir())
+    samples = check_image_folder(split, classes)
+    if len(samples) > IN_MEMORY_MAX:        # ILSVRC 2012: read from disk as training goes
         return FolderData(samples, resize, train=train, device=device).subset(take)
-    keep = spaced(len(decoded[1]), take)
-    x, y = decoded[0][keep].to(device), decoded[1][keep].to(device)
+    x, y = _split(f"{folder.name}-{split.name}-{resize}.pt", split, samples, functools.partial(_warp, resize=resize),
+                  f"decoding {folder.name}/{split.name}", take)
+    x, y = x.to(device), y.to(device)
     return TensorData(x, y) if train else TensorData(_subtract_mean(_centre_crop(x)), y)
 
 
