@@ -36,7 +36,7 @@ import torch  # noqa: E402
 
 from sslkit.training.data import TensorData  # noqa: E402
 
-# Under pytest-xdist (make test: -n 2) the cores are shared between the workers, and with the
+# Under pytest-xdist (make test TEST_JOBS=2) the cores are shared between the workers, and with the
 # notebook kernels and JupyterLab they start (OMP_NUM_THREADS is inherited).
 _THREADS = max(1, min(2, os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
@@ -84,7 +84,7 @@ def mnist_small() -> tuple[TensorData, TensorData]:
 
 
 # The slowest tests first (seconds on an idle 2-core run, `pytest --durations`; only the order
-# matters). With `--maxschedchunk=1` (make test) pytest-xdist hands the tests out one at a time
+# matters). With `--maxschedchunk=1` (make test TEST_JOBS=N) pytest-xdist hands the tests out one at a time
 # to whichever worker is free, so the long ones start at once on both workers and the many
 # short ones fill the gaps at the end. (Its default sends each worker a block of consecutive
 # tests first: with this order, one worker got every slow test and the other idled 215 s.)

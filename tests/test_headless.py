@@ -92,15 +92,15 @@ def test_jobs_train_the_sweep_concurrently_to_the_serial_result(monkeypatch, tmp
     other process waits for it), to the same weights and table as one process one after another."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)          # the same thread count in every process, so the same rounding
-    notebook = _without_timing(headless.NOTEBOOKS / "table1_lenet_filters_channels.ipynb", tmp_path)
+    notebook = "table1_lenet_filters_channels"
     try:
         tables = {}
         for jobs in (2, 1):
             store = tmp_path / f"store{jobs}"
             monkeypatch.setenv("SSLKIT_STORE", str(store))
             monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "unused"))
-            assert headless.run([str(notebook)], profile="smoke", out=str(tmp_path / f"fig{jobs}"),
-                                jobs=jobs) == []
+            assert headless.run([notebook], profile="smoke", out=str(tmp_path / f"fig{jobs}"), jobs=jobs,
+                                parameters={"speed": False}) == []   # timing is not what this checks
             assert len(list(store.glob("baseline/*/baseline.pt"))) == 1
             assert len(list(store.glob("ssl/*/finetune.pt"))) == 2
             table = pd.read_csv(tmp_path / f"fig{jobs}" / "table1_lenet" / "comparison.csv")
@@ -112,16 +112,3 @@ def test_jobs_train_the_sweep_concurrently_to_the_serial_result(monkeypatch, tmp
         pd.testing.assert_frame_equal(tables[1], tables[2])
     finally:
         torch.set_num_threads(threads)
-
-
-def _without_timing(notebook, folder):
-    """A copy of ``notebook`` in ``folder`` whose parameters cell sets ``speed = False`` (the
-    timing is not what these tests check, and takes most of a smoke run's time)."""
-    import nbformat
-
-    nb = nbformat.read(notebook, as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    assert "speed = True" in cell.source
-    cell.source = cell.source.replace("speed = True", "speed = False")
-    nbformat.write(nb, folder / notebook.name)
-    return folder / notebook.name
