@@ -84,9 +84,9 @@ def mnist_small() -> tuple[TensorData, TensorData]:
 
 
 # The slowest tests first (seconds on an idle 2-core run, `pytest --durations`; only the order
-# matters). With `--maxschedchunk=1` (make test TEST_JOBS=N) pytest-xdist hands the tests out one at a time
-# to whichever worker is free, so the long ones start at once on both workers and the many
-# short ones fill the gaps at the end. (Its default sends each worker a block of consecutive
+# matters). With `--maxschedchunk=1` (make test TEST_JOBS=N) pytest-xdist hands the tests out
+# one at a time to whichever worker is free, so the long ones start at once on the workers and
+# the many short ones fill the gaps at the end. (Its default sends each worker a block of consecutive
 # tests first: with this order, one worker got every slow test and the other idled 215 s.)
 _SLOW_FIRST = {
     "test_notebook_smoke[figure7a_2d_filters]": 90, "test_notebook_smoke[figure6_resnet_depth]": 65,

@@ -45,7 +45,6 @@ def test_splits_warped_cropped_and_mean_subtracted(tmp_path, cache):
     assert torch.equal(test.x[0], want)
 
 
-
 def test_a_part_of_a_split_is_the_whole_split_cut(tmp_path, cache):
     """``take`` decodes only its samples (no decode cache is written), and they hold what the
     whole split, decoded through the cache, holds at :func:`data.spaced`'s indices."""
@@ -58,6 +57,7 @@ def test_a_part_of_a_split_is_the_whole_split_cut(tmp_path, cache):
     assert keep.tolist() == [0, 2, 5, 7]
     for p, w in zip(part, whole):
         assert torch.equal(p.x, w.x[keep]) and torch.equal(p.y, w.y[keep]) and p.y.tolist() == [0, 0, 1, 1]
+
 
 def test_crop_flip_mean_takes_a_crop_of_each_image():
     g = torch.Generator().manual_seed(0)
