@@ -1,5 +1,6 @@
 """bf16 mixed precision (sslkit.training.runtime): keyed and recorded, resumable to the same weights, and
 the group-Lasso step, zeroing and masks acting on float32 weights outside the autocast."""
+import dataclasses
 import hashlib
 import json
 import os
@@ -19,7 +20,14 @@ from sslkit.training.loop import OutOfTime, train
 from sslkit.training.runtime import Runtime, native_bf16
 from sslkit.training.solver import Schedule
 
-needs_bf16 = pytest.mark.skipif(not native_bf16(torch.device("cpu")), reason="this CPU has no native bfloat16")
+
+
+@pytest.fixture
+def bf16_cpu(monkeypatch):
+    """bf16 on this CPU even where it has no native bfloat16 (AVX-512 BF16 or AMX): autocast then
+    runs emulated, only slower, so that these tests run on every CI machine."""
+    if not native_bf16(torch.device("cpu")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
 ASSETS = Path(__file__).parent / "assets"
 
 
@@ -44,8 +52,7 @@ def test_fallback_to_fp32_where_the_device_has_no_bf16(monkeypatch):
         Runtime.resolve("cpu", "fp16")
 
 
-@needs_bf16
-def test_precision_keys_the_stages_and_fp32_keys_are_unchanged():
+def test_precision_keys_the_stages_and_fp32_keys_are_unchanged(bf16_cpu):
     fp32 = pipeline.setup("lenet", "smoke", progress=False, precision="fp32")
     bf16 = pipeline.setup("lenet", "smoke", progress=False, precision="bf16")
     assert pipeline.baseline_dir(fp32) != pipeline.baseline_dir(bf16)
@@ -57,6 +64,34 @@ def test_precision_keys_the_stages_and_fp32_keys_are_unchanged():
                data=fp32.data.identity, solver=fp32.schedule("baseline"), multipliers=())
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     assert pipeline.baseline_dir(fp32) == Path("baseline") / digest
+
+
+def test_a_bf16_stage_from_the_store_serves_a_cpu_without_bf16(monkeypatch, tmp_path):
+    """A stage trained in bf16 (as committed from a CPU with AVX-512 BF16) is found and used, not
+    retrained, on a CPU that falls back to fp32; the provenance names the stage's precision. A
+    stage the store lacks trains here in fp32, under the fp32 key."""
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("SSLKIT_STORE", str(tmp_path / "store"))
+    cpu = torch.device("cpu")
+    # The bf16 stage: autocast bf16 runs (emulated, slowly) on any CPU; the runtime is set by hand.
+    bf16 = dataclasses.replace(pipeline.setup("lenet", "smoke", progress=False, precision="bf16"),
+                               runtime=Runtime(cpu, "bf16", "bf16"))
+    trained, _ = pipeline.baseline(bf16)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    fallback = pipeline.setup("lenet", "smoke", progress=False, precision="bf16")
+    assert (fallback.runtime.precision, fallback.runtime.requested) == ("fp32", "bf16")
+    assert pipeline.baseline_dir(fallback) == pipeline.baseline_dir(bf16)
+    monkeypatch.setenv("SSLKIT_DEADLINE", str(time.time() - 1))   # loading must not train
+    net, _ = pipeline.baseline(fallback)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in trained.state_dict().items())
+    assert fallback.baselines["lenet"]["precision"] == "bf16"
+    assert fallback.precision_note.startswith("bf16 autocast") and "from the store" in fallback.precision_note
+    # Nothing in the store for seed 1: its folder is the fp32 one, as a plain fp32 run's.
+    other = pipeline.setup("lenet", "smoke", progress=False, precision="bf16", seed=1)
+    fp32 = pipeline.setup("lenet", "smoke", progress=False, precision="fp32", seed=1)
+    assert pipeline.baseline_dir(other) == pipeline.baseline_dir(fp32) != pipeline.baseline_dir(bf16)
+    assert other.precision_note == other.runtime.note and "bf16 asked for" in other.precision_note
 
 
 @pytest.mark.skipif(not (Path(os.environ.get("SSLKIT_DATA", "")) / "cifar10-jpeg").is_dir(),
@@ -74,8 +109,7 @@ def test_a_stage_trained_before_the_refactors_still_loads(monkeypatch):
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in saved["model"].items())
 
 
-@needs_bf16
-def test_bf16_run_records_its_precision():
+def test_bf16_run_records_its_precision(bf16_cpu):
     outcome = experiments.run("baseline", {"model": "lenet", "profile": "smoke", "precision": "bf16",
                                            "progress": False})
     assert outcome.result.meta["precision"].startswith("bf16 autocast")
@@ -83,8 +117,7 @@ def test_bf16_run_records_its_precision():
     assert json.loads((outcome.folder / "provenance.json").read_text())["precision"].startswith("bf16")
 
 
-@needs_bf16
-def test_bf16_stage_killed_mid_run_resumes_to_the_same_weights(tmp_path):
+def test_bf16_stage_killed_mid_run_resumes_to_the_same_weights(tmp_path, bf16_cpu):
     rt = Runtime.resolve("cpu", "bf16")
     sched = Schedule(iters=8, lr=0.05, policy="multistep", stepvalues=(4,), batch_size=16)
     whole = rt.prepare(_net())
@@ -111,8 +144,7 @@ class _Spy:
         self.seen.append((self.layer.weight.detach().clone(), torch.is_autocast_enabled("cpu")))
 
 
-@needs_bf16
-def test_proximal_step_and_zeroing_act_on_fp32_weights_under_bf16():
+def test_proximal_step_and_zeroing_act_on_fp32_weights_under_bf16(bf16_cpu):
     """After each SGD step the proximal group-Lasso step scales each filter of conv1 by
     max(0, 1 - lr*lambda/||w||) in float32 (computed here in float64 from the weights the step
     left), weights below the threshold become exact zeros, and no hook runs under autocast."""
@@ -135,8 +167,7 @@ def test_proximal_step_and_zeroing_act_on_fp32_weights_under_bf16():
     assert (after[-1].flatten(1).norm(dim=1) == 0).any()   # lambda this large zeroes whole filters
 
 
-@needs_bf16
-def test_frozen_zeros_stay_exactly_zero_under_bf16():
+def test_frozen_zeros_stay_exactly_zero_under_bf16(bf16_cpu):
     rt = Runtime.resolve("cpu", "bf16")
     net = rt.prepare(_net())
     with torch.no_grad():

@@ -146,7 +146,7 @@ def run(model: str = "caffenet10", runs: dict | None = None, *, profile: str = p
               "speed": speed,
               "layers": pd.concat([sparsity_report(base[0], shape).assign(**{"table4 row": 0})] +
                                   [rep.assign(**{"table4 row": r}) for r, rep in reports.items()], ignore_index=True)}
-    meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
+    meta = provenance(profile=profile, device=context.device, precision=context.precision_note, data=context.data.description,
                       baselines=context.baselines,
                       wall_s=time.perf_counter() - t0, seed=seed, model=model, sizes=vars(context.sizes),
                       schedule=context.schedule_note(), threads=list(threads), mode=mode,

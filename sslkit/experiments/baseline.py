@@ -40,7 +40,7 @@ def run(model: str, *, profile: str = profiles.DEFAULT, seed: int = 0, data_root
         "train wall s": round(res.wall_s, 1), "trained on": res.device, "precision": context.precision,
         "parameters": sum(p.numel() for p in net.parameters()),
     }])
-    meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
+    meta = provenance(profile=profile, device=context.device, precision=context.precision_note, data=context.data.description,
                       baselines=context.baselines,
                       wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(("baseline",)),
                       model=model, paper_error=context.network.paper_error)

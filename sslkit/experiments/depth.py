@@ -89,7 +89,7 @@ def run(model: str, strengths: list, *, references: list | None = None, profile:
         if speed:
             latency.append(timing.end_to_end(f"strength {strength}", one.model, context.network.input_shape, context.device,
                                       profiles.timing(profile)))
-    meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
+    meta = provenance(profile=profile, device=context.device, precision=context.precision_note, data=context.data.description,
                       baselines=context.baselines,
                       wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(), model=model,
                       references=references or [], strengths=list(strengths), mode=mode,

@@ -70,7 +70,7 @@ def run(model: str = "caffenet10", fractions: list | None = None, strengths: lis
                        "strengths": "; ".join(f"{k} {v[STRUCTURE]:.4g}" for k, v in strengths_of.items())})
         reports.append(one.report.assign(point=f"{kind} {value:g}"))
     points = pd.DataFrame(points)
-    meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
+    meta = provenance(profile=profile, device=context.device, precision=context.precision_note, data=context.data.description,
                       baselines=context.baselines,
                       wall_s=time.perf_counter() - t0, seed=seed, model=model, sizes=vars(context.sizes),
                       schedule=context.schedule_note(), mode=mode, threshold=threshold,

@@ -66,7 +66,7 @@ def run(networks: list, *, granularities: list | None = None, densities: list | 
     _check(networks, granularities, densities, retrain)
     tolerance = _tolerances(tolerance, networks)
     t0 = time.perf_counter()
-    curves, data, schedules, trained_on = [], {}, {}, {}
+    curves, data, schedules, trained_on, precisions = [], {}, {}, {}, {}
     for name in networks:
         context = pipeline.setup(name, profile, data_root=data_root, device=device, seed=seed, force=force,
                                  progress=progress)
@@ -81,9 +81,9 @@ def run(networks: list, *, granularities: list | None = None, densities: list | 
             for i, d in enumerate(densities, 1):
                 prune(net, g, {layer: d for layer in layers}, p=norm)
                 freezer = ZeroFreezer(net, layers)
-                folder = pipeline.run_dir("granularity", dict(
+                folder = pipeline.stage_dir(context, "granularity", dict(
                     baseline=pipeline.baseline_dir(context).name, granularity=g, densities=densities[:i],
-                    iters=iters, solver=context.schedule("finetune", iters), norm=norm, layers=layers))
+                    iters=iters, solver=context.schedule("finetune", iters), norm=norm, layers=layers), f"{g}-{i}.pt")
                 res = pipeline.train_stage(folder, f"{g}-{i}", net, context,
                                            context.schedule("finetune", iters), seed=seed + i,
                                            hooks=[freezer], evals=1)
@@ -91,13 +91,14 @@ def run(networks: list, *, granularities: list | None = None, densities: list | 
                 trained_on[name] = res.device
                 step = dict(network=name, granularity=g, step=i, density=d, error=100 * res.test_error)
                 curves.append(step | _counts(net, layers, x, g, weight_bits, index_bits, block))
+        precisions[name] = context.precision_note
         data[name], schedules[name] = context.data.description, \
             f"{context.schedule_note(('baseline',))}; retraining {iters} iterations per step"
     curves = pd.DataFrame(curves).rename(columns={"error": "error %"})
     equal = equal_accuracy(curves, tolerance, weight_bits)
     meta = provenance(profile=profile, device=device or default_device(), data="; ".join(f"{k}: {v}" for k, v in data.items()),
                       wall_s=time.perf_counter() - t0, seed=seed, schedule=schedules, trained_on=trained_on,
-                      densities=densities, tolerance_pp=tolerance, index_bits=index_bits, block=block,
+                      precision="; ".join(f"{k}: {v}" for k, v in precisions.items()), densities=densities, tolerance_pp=tolerance, index_bits=index_bits, block=block,
                       storage_model="kept groups in row-major order, each its weights plus one relative index of "
                                     f"{index_bits} bits; a gap over {2 ** index_bits - 1} groups takes a filler entry",
                       memory_model="sslkit.sparsity.pruning.memory_references (SCNN-like; rules in its docstring): one "

@@ -57,11 +57,12 @@ def run(networks: dict, *, seeds: list = [0, 1, 2], precisions: list = ["fp32", 
                                          force=force, progress=progress, precision=precision, baseline=iters)
                 _, res = pipeline.baseline(context)
                 schedule = context.schedule("baseline")
-                lines.append({"network": model, "asked": precision, "precision": context.precision, "seed": int(seed),
+                used = context.baselines[model]["precision"]   # a stage from the store keeps its own
+                lines.append({"network": model, "asked": precision, "precision": used, "seed": int(seed),
                               "iterations": schedule.iters, "lr policy": schedule.policy,
                               "error %": round(100 * res.test_error, 2), "train wall s": round(res.wall_s, 1),
                               "img/s": round(schedule.iters * schedule.batch_size / max(res.wall_s, 1e-9))})
-                notes[context.precision], data[model] = context.runtime.note, context.data.description
+                notes[used], data[model] = context.precision_note, context.data.description
     runs = pd.DataFrame(lines)
     summary = []
     for (model, used), group in runs.groupby(["network", "precision"], sort=False):

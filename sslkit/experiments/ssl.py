@@ -123,7 +123,7 @@ def run(model: str | None = None, runs: dict | None = None, *, table: str | None
     tables["layers"] = pd.concat([r.report.assign(row=k) for k, r in results.items()], ignore_index=True)
     tables["kept_constants"] = pd.DataFrame([{"row": k, **c} for k, r in results.items() for c in r.kept],
                                             columns=["row", "layer", "channel", "kept because"])
-    meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data=context.data.description,
+    meta = provenance(profile=profile, device=context.device, precision=context.precision_note, data=context.data.description,
                       baselines=context.baselines,
                       wall_s=time.perf_counter() - t0, seed=seed, schedule=context.schedule_note(), model=model,
                       table=table, sizes=vars(context.sizes),

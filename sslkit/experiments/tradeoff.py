@@ -64,7 +64,7 @@ def run(sweeps: dict, *, margin: float = 0.2, seeds: list | None = None, profile
                 repeats.append(_point(name, row["strength"], sd, one, layers) | {"row": row["row"]})
         meta_data[name], schedules[name] = context.data.description, context.schedule_note()
     points = pd.DataFrame(points).drop(columns="dense FLOP")
-    meta = provenance(profile=profile, device=context.device, precision=context.runtime.note, data="; ".join(f"{k}: {v}" for k, v in meta_data.items()),
+    meta = provenance(profile=profile, device=context.device, precision=context.precision_note, data="; ".join(f"{k}: {v}" for k, v in meta_data.items()),
                       wall_s=time.perf_counter() - t0, seed=seed, seeds=seeds, schedule=schedules, sweeps=sweeps,
                       margin_pp=margin,
                       rule=f"picked: FLOP left at or below the paper's in every layer and error at most the paper's "

@@ -16,8 +16,9 @@ from sslkit.pipeline.recipe import (
                                     setup,
                                     ssl,
                                     ssl_dir,
+                                    stage_dir,
 )
 from sslkit.pipeline.store import find, run_dir, train_stage
 
 __all__ = ["Context", "Regularization", "SSLRun", "baseline", "baseline_dir", "find", "is_trained", "run_dir",
-           "scale_spec", "setup", "ssl", "ssl_dir", "train_stage"]
+           "scale_spec", "setup", "ssl", "ssl_dir", "stage_dir", "train_stage"]

@@ -50,6 +50,7 @@ class Context:
     progress: bool = True
     runtime: Runtime | None = None
     baselines: dict = field(default_factory=dict, compare=False)   # filled by baseline(): what was used
+    stage_precisions: dict = field(default_factory=dict, compare=False)   # filled by stage_dir(): folder -> precision
 
     @property
     def device(self) -> torch.device:
@@ -59,6 +60,19 @@ class Context:
     def precision(self) -> str:
         """The precision stages train in (``fp32`` or ``bf16``, after any fall-back)."""
         return self.runtime.precision if self.runtime else "fp32"
+
+    @property
+    def precision_note(self) -> str:
+        """The provenance's precision: the runtime's note, or, where stages from the store were
+        trained in another precision than this device's (bf16 ones on a CPU without bf16, see
+        :func:`stage_dir`), which precisions the stages used had."""
+        runtime = self.runtime or Runtime(self.device)
+        used = sorted(set(self.stage_precisions.values()), key=lambda p: p != runtime.requested)
+        if set(used) <= {runtime.precision}:
+            return runtime.note
+        parts = [Runtime(self.device, p, p).note + (" (from the store)" if p != runtime.precision else " (trained here)")
+                 for p in used]
+        return "; ".join(parts) + f"; this {self.device.type} has no native bfloat16, so a stage it trains is fp32"
 
     def build(self) -> nn.Module:
         """A fresh network of this profile's sizes (see :meth:`Sizes.build_kwargs`) on the device."""
@@ -110,10 +124,26 @@ def _laid_out(split: TensorData, runtime: Runtime) -> TensorData:
     return TensorData(runtime.memory_format(split.x), split.y)
 
 
-def _precision_key(context: Context) -> dict:
+def _precision_key(precision: str) -> dict:
     """The precision's part of a stage key: none for fp32 (every stage trained before precisions
     existed was fp32, and keeps its key), ``{"precision": ...}`` otherwise."""
-    return {} if context.precision == "fp32" else {"precision": context.precision}
+    return {} if precision == "fp32" else {"precision": precision}
+
+
+def stage_dir(context: Context, stage: str, key: dict, filename: str) -> Path:
+    """The store folder (see :func:`sslkit.pipeline.store.run_dir`) of stage ``stage`` keyed by
+    ``key`` and the precision. Where the device falls back from the precision asked for (bf16
+    on a CPU without it), a stage the store holds in the precision asked for (``filename``
+    there, e.g. trained and committed on a CPU with bf16) is the one used; else the folder of
+    the precision used, where a stage trained here goes. The precision chosen is kept in
+    ``context.stage_precisions`` (folder name -> precision) for the provenance
+    (:attr:`Context.precision_note`)."""
+    runtime = context.runtime or Runtime(context.device)
+    folders = {p: store.run_dir(stage, {**key, **_precision_key(p)})
+               for p in dict.fromkeys([runtime.requested, runtime.precision])}
+    chosen = next((p for p, folder in folders.items() if store.find(folder, filename)), runtime.precision)
+    context.stage_precisions[folders[chosen].name] = chosen
+    return folders[chosen]
 
 
 # ---------------------------------------------------------------------------- cached stages
@@ -128,11 +158,11 @@ def baseline_dir(context: Context) -> Path:
     """The cache folder of the network's baseline: what it is trained on, how and for how long.
     SSL runs key on this folder's name, so they follow it."""
     s = context.sizes
-    return store.run_dir("baseline", dict(
+    return stage_dir(context, "baseline", dict(
         model=context.network.name, sizes={"baseline": s.baseline, "train": s.train, "test": s.test,
                                            **s.build_kwargs()},
         seed=context.seed, data=context.data.identity,
-        solver=context.schedule("baseline"), multipliers=context.network.multipliers, **_precision_key(context)))
+        solver=context.schedule("baseline"), multipliers=context.network.multipliers), "baseline.pt")
 
 
 def baseline(context: Context) -> tuple[nn.Module, Result]:
@@ -142,7 +172,8 @@ def baseline(context: Context) -> tuple[nn.Module, Result]:
     net = context.build()
     folder = baseline_dir(context)
     res = store.train_stage(folder, "baseline", net, context, context.schedule("baseline"), seed=context.seed)
-    context.baselines[context.network.name] = {"stage": folder.name, "test error %": round(100 * res.test_error, 2)}
+    context.baselines[context.network.name] = {"stage": folder.name, "test error %": round(100 * res.test_error, 2),
+                                               "precision": context.stage_precisions[folder.name]}
     return net, res
 
 
@@ -201,8 +232,8 @@ def ssl_dir(context: Context, regularization: Regularization) -> Path:
                data=context.data.identity, weighted=regularization.weighted,
                mode=regularization.mode, threshold=regularization.threshold,
                solvers=(context.schedule("ssl"), context.schedule("finetune")),
-               baseline=baseline_dir(context).name, **_precision_key(context))
-    return store.run_dir("ssl", key)
+               baseline=baseline_dir(context).name)
+    return stage_dir(context, "ssl", key, "ssl.pt")
 
 
 def is_trained(context: Context, regularization: Regularization | None = None) -> bool:

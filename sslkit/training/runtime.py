@@ -134,7 +134,9 @@ def check_device(device: str | torch.device | None) -> None:
 
 
 def device_name(device: str | torch.device) -> str:
-    """A human name for ``device``: the GPU's name, or the CPU's model and core count."""
+    """A human name for ``device``: the GPU's name, or the CPU's model, the vector instructions
+    torch uses on it (``AVX2``, ``AVX512``: one model name covers CPUs of several generations)
+    and its core count."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -146,4 +148,5 @@ def device_name(device: str | torch.device) -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    isa = torch.backends.cpu.get_cpu_capability()
+    return f"{cpu} ({isa}), {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
