@@ -10,6 +10,9 @@ PROFILE    ?= converged
 DATA       ?= $(SSLKIT_DATA)
 NB         ?= *
 PARAMS     ?=
+# 0: render from the run stores only (runs/, the cache): a notebook whose stages are missing fails
+# with one line naming the stage, and the others go on. 1: train what is missing.
+TRAIN      ?= 1
 # Executed notebooks, one folder per profile (a smoke run never overwrites a converged one).
 BUILD      ?= build/$(PROFILE)
 # Extra arguments for `make lab` (e.g. LAB_ARGS="--port 9000 --no-browser"); as root, --allow-root is added.
@@ -23,6 +26,7 @@ KERNEL     := sslkit
 STAMP      := $(VENV)/.installed
 
 export SSLKIT_DATA := $(if $(DATA),$(abspath $(DATA)))
+export SSLKIT_TRAIN := $(TRAIN)
 
 .DEFAULT_GOAL := help
 .PHONY: help env reproduce smoke report test lab bench clean
@@ -30,6 +34,7 @@ export SSLKIT_DATA := $(if $(DATA),$(abspath $(DATA)))
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "  variables: PROFILE=smoke|quick|converged|paper (default converged)  DATA=<data root>  NB=<notebook glob>  PARAMS='-p name value ...'"
+	@echo "             TRAIN=0 (render from the run store only; default 1: train what is missing)  PARAMS='-p force True' (retrain)"
 	@echo "             LAB_ARGS='<jupyter lab arguments>'  TEST_JOBS=<pytest workers, default 0: one process>"
 
 $(STAMP): requirements.txt pyproject.toml Makefile
@@ -43,13 +48,15 @@ $(STAMP): requirements.txt pyproject.toml Makefile
 
 env: $(STAMP) ## create the virtual environment and register the Jupyter kernel
 
-reproduce: $(STAMP) ## run every notebook (PROFILE=..., NB=glob, PARAMS=...) into build/<profile>/ and figures/, then the report
+reproduce: $(STAMP) ## run every notebook (PROFILE=..., NB=glob, PARAMS=..., TRAIN=0: from the run store only) into build/<profile>/ and figures/, then the report
 	@mkdir -p $(BUILD)
-	@set -e; for nb in notebooks/$(NB).ipynb; do \
-	  echo ">> $$nb (profile $(PROFILE))"; \
-	  $(PY) -m sslkit execute -k $(KERNEL) -p profile $(PROFILE) $(PARAMS) "$$nb" $(BUILD); \
-	done
-	@$(MAKE) --no-print-directory report PROFILE=$(PROFILE)
+	@failed=; for nb in notebooks/$(NB).ipynb; do \
+	  echo ">> $$(date +%T) $$nb (profile $(PROFILE))"; \
+	  $(PY) -m sslkit execute -k $(KERNEL) -p profile $(PROFILE) $(PARAMS) "$$nb" $(BUILD) || failed="$$failed $$nb"; \
+	done; \
+	echo ">> $$(date +%T) report"; \
+	$(MAKE) --no-print-directory report PROFILE=$(PROFILE); \
+	if [ -n "$$failed" ]; then echo "not rendered (their errors above):$$failed"; exit 1; fi
 
 smoke: ## reproduce with the smoke profile (seconds per notebook; numbers are meaningless)
 	$(MAKE) reproduce PROFILE=smoke

@@ -29,6 +29,7 @@ if not os.environ.get("SSLKIT_DATA") and SHARED_DATA.is_dir():
     os.environ["SSLKIT_DATA"] = str(SHARED_DATA)
 os.environ["SSLKIT_RUNS"] = str(_tmp / "runs")         # hermetic: no trained runs from earlier
 os.environ["SSLKIT_STORE"] = str(_tmp / "store")       # nor from the committed run store
+os.environ.pop("SSLKIT_TRAIN", None)                    # tests train what they need
 os.environ["SSLKIT_FIGURES"] = str(_tmp / "figures")   # never touch the committed figures/
 os.environ.setdefault("MPLBACKEND", "Agg")
 

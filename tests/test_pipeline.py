@@ -164,3 +164,27 @@ def test_a_truncated_cached_stage_is_named_and_recomputed(capsys):
     assert second.test_error == first.test_error                  # retrained, deterministically
     for (k, a), b in zip(net.state_dict().items(), again.state_dict().values()):
         assert a.equal(b), k
+
+
+def test_with_training_off_a_stored_stage_loads_and_a_missing_one_is_one_clear_error(monkeypatch, capsys):
+    """SSLKIT_TRAIN=0 (make reproduce TRAIN=0): what the stores hold renders; a stage they lack
+    raises StageMissing naming it (the command line: one line, exit 2), and nothing is written."""
+    context = pipeline.setup("lenet", "smoke", device="cpu", progress=False, baseline=3, ssl=2, finetune=2)
+    trained, _ = pipeline.baseline(context)
+    monkeypatch.setenv("SSLKIT_TRAIN", "0")
+    loaded, _ = pipeline.baseline(context)
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in trained.state_dict().items())
+    reg = pipeline.Regularization({"filter": 1e-3})
+    folder = pipeline.ssl_dir(context, reg)
+    with pytest.raises(pipeline.StageMissing, match=f"stage {folder / 'ssl'} is not in the run store"):
+        pipeline.ssl(context, reg, (trained, _))
+    assert not (settings.runs_dir() / folder).exists()
+    forced = pipeline.setup("lenet", "smoke", device="cpu", progress=False, baseline=3, ssl=2, finetune=2, force=True)
+    with pytest.raises(pipeline.StageMissing, match="training is off"):
+        pipeline.baseline(forced)
+    assert (settings.runs_dir() / pipeline.baseline_dir(context) / "baseline.pt").exists()   # force deleted nothing
+    from sslkit.app.cli import main
+
+    assert main(["run", "baseline", "-p", "model=lenet", "--profile", "smoke", "--seed", "7", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: stage baseline/") and "SSLKIT_TRAIN=0" in err[0]

@@ -21,6 +21,7 @@ from pathlib import Path
 from sslkit import experiments
 from sslkit.app import headless
 from sslkit.experiments import params
+from sslkit.pipeline.store import StageMissing
 from sslkit.reporting import report
 from sslkit.results.record import banner
 from sslkit.training import distributed
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             left = headless.run(args.notebooks, profile=args.profile, budget_s=args.budget_s, out=args.out,
                                 jobs=args.jobs, progress=args.progress, parameters=_parameters(args.param))
-        except (DataNotFoundError, ValueError) as exc:
+        except (DataNotFoundError, StageMissing, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         if left:
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome = experiments.run(args.experiment, _parameters(args.param), fixed=options,
                                   fixed_by="options of their own (--profile, --data-root, --device, --seed, "
                                            "--force, --no-progress)", out=args.out)
-    except (DataNotFoundError, ValueError) as exc:
+    except (DataNotFoundError, StageMissing, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not distributed.is_main():

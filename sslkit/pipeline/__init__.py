@@ -18,7 +18,7 @@ from sslkit.pipeline.recipe import (
                                     ssl_dir,
                                     stage_dir,
 )
-from sslkit.pipeline.store import find, run_dir, train_stage
+from sslkit.pipeline.store import StageMissing, find, run_dir, train_stage
 
-__all__ = ["Context", "Regularization", "SSLRun", "baseline", "baseline_dir", "find", "is_trained", "run_dir",
+__all__ = ["Context", "Regularization", "SSLRun", "StageMissing", "baseline", "baseline_dir", "find", "is_trained", "run_dir",
            "scale_spec", "setup", "ssl", "ssl_dir", "stage_dir", "train_stage"]

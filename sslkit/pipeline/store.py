@@ -4,6 +4,7 @@ hash of everything that decides its outcome, never by the machine or the data's 
 stage trained on a GPU and committed serves a notebook on a laptop. A finished stage is
 ``<name>.pt`` (weights, result, the device that trained it); an interrupted one resumes from
 ``<name>.ckpt``; a file lock per stage lets concurrent processes train a shared one once.
+With ``$SSLKIT_TRAIN=0`` a stage is only loaded: one that is missing raises :class:`StageMissing`.
 Under ``torchrun`` only rank 0 writes (:mod:`sslkit.training.distributed`)."""
 from __future__ import annotations
 
@@ -22,10 +23,14 @@ from sslkit.training.loop import Result, train
 from sslkit.training.runtime import device_name
 from sslkit.training.solver import Schedule
 from sslkit.util.io import atomic_torch_save, load_cached
-from sslkit.util.settings import cache_dir, deadline, run_roots, runs_dir
+from sslkit.util.settings import cache_dir, deadline, run_roots, runs_dir, training_allowed
 
 if TYPE_CHECKING:
     from sslkit.pipeline.recipe import Context
+
+
+class StageMissing(LookupError):
+    """A stage no run root holds, while training is off (``$SSLKIT_TRAIN=0``)."""
 
 
 def run_dir(stage: str, key: dict) -> Path:
@@ -73,6 +78,8 @@ def _checkpoint_every(iters: int) -> int:
 def _train_stage(folder: Path, name: str, final: Path, model: nn.Module, context: Context, schedule: Schedule, *,
                  seed: int, hooks, evals: int | None) -> Result:
     ckpt = final.with_suffix(".ckpt")
+    if context.force and not training_allowed():
+        raise StageMissing(f"force asks to retrain {folder / name}, but training is off (SSLKIT_TRAIN=0)")
     if context.force:
         for p in (final, ckpt):
             p.unlink(missing_ok=True)
@@ -82,6 +89,10 @@ def _train_stage(folder: Path, name: str, final: Path, model: nn.Module, context
     if saved is not None:
         model.load_state_dict(saved["model"])
         return Result(**saved["result"])
+    if not training_allowed():
+        roots = ", ".join(str(root) for root in run_roots())
+        raise StageMissing(f"stage {folder / name} is not in the run store ({roots}) and training is off "
+                           "(SSLKIT_TRAIN=0, make reproduce TRAIN=0); unset it to train the stage here")
     if context.runtime is not None:
         context.runtime.prepare(model)
     earlier = None if context.force else find(folder, f"{name}.ckpt")

@@ -11,6 +11,8 @@ notebook can point sslkit elsewhere by setting a variable.
                    (e.g. from a GPU machine), looked up after the cache
     results        ``$SSLKIT_FIGURES``, else ``figures/`` of the repository; the smoke
                    profile's meaningless numbers go to ``build/figures-smoke/`` instead
+    training       ``$SSLKIT_TRAIN=0`` (``make reproduce TRAIN=0``): render from the stores only;
+                   a stage they lack is an error instead of a training run
 """
 from __future__ import annotations
 
@@ -52,6 +54,11 @@ def run_roots() -> list[Path]:
     """Where a training stage is looked for, in order: :func:`runs_dir`, then :func:`store_dir`."""
     roots = [runs_dir(), store_dir()]
     return roots[:1] if roots[0].resolve() == roots[1].resolve() else roots
+
+
+def training_allowed() -> bool:
+    """False when ``$SSLKIT_TRAIN`` is ``0`` (or ``false``, ``no``): stages are only loaded."""
+    return os.environ.get("SSLKIT_TRAIN", "1").strip().lower() not in ("0", "false", "no")
 
 
 def deadline() -> float | None:
