@@ -136,6 +136,13 @@ def test_streamed_split_trains_like_the_in_memory_one(tmp_path, cache, monkeypat
     a, b = fit(resident[0]), fit(streamed[0])
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert evaluate(a, resident[1]) == evaluate(b, streamed[1])
+    # A part of a streamed split holds the samples of the same part of a decoded one.
+    part = imagenet(True, data_root=tmp_path / "root", resize=32, take=5)
+    monkeypatch.setattr(data, "IN_MEMORY_MAX", 10 ** 9)
+    kept = imagenet(True, data_root=tmp_path / "root", resize=32, take=5)
+    assert isinstance(part, data.FolderData) and len(part) == len(kept) == 5
+    (xp, yp), (xk, yk) = next(part.batches([slice(None)])), next(kept.batches([slice(None)]))
+    assert torch.equal(xp, xk) and torch.equal(yp, yk)
 
 
 def test_table4_rows_are_l1_only_when_every_term_is_l1():

@@ -388,11 +388,11 @@ class FolderData(torch.utils.data.Dataset):
         return (x if self.train else _centre_crop(x)), self.labels[i]
 
     def subset(self, n: int | None) -> "FolderData":
-        """``n`` samples evenly spaced over the split (all when None or larger)."""
+        """``n`` samples evenly spaced over the split (all when None or larger): those of :func:`spaced`."""
         if n is None or n >= len(self):
             return self
         out = FolderData([], self.resize, train=self.train, workers=self.workers, device=self.device)
-        idx = [i * len(self) // n for i in range(n)]
+        idx = spaced(len(self), n).tolist()
         out.paths, out.labels, out.y = [self.paths[i] for i in idx], [self.labels[i] for i in idx], self.y[idx]
         return out
 
