@@ -96,9 +96,11 @@ def test_a_bf16_stage_from_the_store_serves_a_cpu_without_bf16(monkeypatch, tmp_
 
 @pytest.mark.skipif(not (Path(os.environ.get("SSLKIT_DATA", "")) / "cifar10-jpeg").is_dir(),
                     reason="the asset was trained on ../shared/data's CIFAR-10")
-def test_a_stage_trained_before_the_refactors_still_loads(monkeypatch):
+def test_a_stage_trained_before_the_refactors_still_loads(monkeypatch, tmp_path):
     """tests/assets/runs holds a ConvNet smoke baseline written by the code of stop 21: the same
-    key must find it, and loading it must not train (a deadline in the past would stop training)."""
+    key must find it, and loading it must not train (a deadline in the past would stop training).
+    The cache is empty, so that the stage found is the asset, not one an earlier test trained."""
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("SSLKIT_STORE", str(ASSETS / "runs"))
     monkeypatch.setenv("SSLKIT_DEADLINE", str(time.time() - 1))
     context = pipeline.setup("convnet", "smoke", progress=False)
