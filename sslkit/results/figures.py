@@ -291,8 +291,8 @@ def granularity_curves(result: ExperimentResult):
         tolerance = result.meta["tolerance_pp"][network]
         axes[0, j].axhline(dense["error %"] + tolerance, color="k", ls=":", lw=1, label=f"+{tolerance:g} pp")
         axes[0, j].set(title=network, ylabel="test error %")
-        axes[1, j].set(ylabel=f"{compression} (with indices)")
-        axes[2, j].set(ylabel="memory refs, % of dense (SCNN solid, row-wide dotted)",
+        axes[1, j].set(ylabel=f"{compression}\n(with indices)")
+        axes[2, j].set(ylabel="memory refs, % of dense\n(SCNN solid, row-wide dotted)",
                        xlabel="sparsity of the conv layers %")
         for ax in axes[:, j]:
             ax.legend(fontsize=7)
