@@ -12,7 +12,7 @@ NB         ?= *
 PARAMS     ?=
 # 0: render from the run stores only (runs/, the cache): a notebook whose stages are missing fails
 # with one line naming the stage, and the others go on. 1: train what is missing.
-TRAIN      ?= 1
+TRAIN      ?= $(or $(SSLKIT_TRAIN),1)
 # Executed notebooks, one folder per profile (a smoke run never overwrites a converged one).
 BUILD      ?= build/$(PROFILE)
 # Extra arguments for `make lab` (e.g. LAB_ARGS="--port 9000 --no-browser"); as root, --allow-root is added.
@@ -55,7 +55,7 @@ reproduce: $(STAMP) ## run every notebook (PROFILE=..., NB=glob, PARAMS=..., TRA
 	  $(PY) -m sslkit execute -k $(KERNEL) -p profile $(PROFILE) $(PARAMS) "$$nb" $(BUILD) || failed="$$failed $$nb"; \
 	done; \
 	echo ">> $$(date +%T) report"; \
-	$(MAKE) --no-print-directory report PROFILE=$(PROFILE); \
+	$(PY) -m sslkit report --profile $(PROFILE) || failed="$$failed report"; \
 	if [ -n "$$failed" ]; then echo "not rendered (their errors above):$$failed"; exit 1; fi
 
 smoke: ## reproduce with the smoke profile (seconds per notebook; numbers are meaningless)

@@ -166,9 +166,10 @@ def test_a_truncated_cached_stage_is_named_and_recomputed(capsys):
         assert a.equal(b), k
 
 
-def test_with_training_off_a_stored_stage_loads_and_a_missing_one_is_one_clear_error(monkeypatch, capsys):
+def test_with_training_off_a_stored_stage_loads_and_a_missing_one_is_one_clear_error(monkeypatch, capsys, tmp_path):
     """SSLKIT_TRAIN=0 (make reproduce TRAIN=0): what the stores hold renders; a stage they lack
     raises StageMissing naming it (the command line: one line, exit 2), and nothing is written."""
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "runs"))   # not the cache other tests share
     context = pipeline.setup("lenet", "smoke", device="cpu", progress=False, baseline=3, ssl=2, finetune=2)
     trained, _ = pipeline.baseline(context)
     monkeypatch.setenv("SSLKIT_TRAIN", "0")

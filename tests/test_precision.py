@@ -23,9 +23,11 @@ from sslkit.training.solver import Schedule
 
 
 @pytest.fixture
-def bf16_cpu(monkeypatch):
+def bf16_cpu(monkeypatch, tmp_path):
     """bf16 on this CPU even where it has no native bfloat16 (AVX-512 BF16 or AMX): autocast then
-    runs emulated, only slower, so that these tests run on every CI machine."""
+    runs emulated, only slower, so that these tests run on every CI machine. Their stages go to a
+    cache of their own: a bf16 stage in the shared one would serve later tests on such a CPU."""
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "runs"))
     if not native_bf16(torch.device("cpu")):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
 ASSETS = Path(__file__).parent / "assets"
@@ -69,7 +71,7 @@ def test_precision_keys_the_stages_and_fp32_keys_are_unchanged(bf16_cpu):
 def test_a_bf16_stage_from_the_store_serves_a_cpu_without_bf16(monkeypatch, tmp_path):
     """A stage trained in bf16 (as committed from a CPU with AVX-512 BF16) is found and used, not
     retrained, on a CPU that falls back to fp32; the provenance names the stage's precision. A
-    stage the store lacks trains here in fp32, under the fp32 key."""
+    stage the store lacks goes to the fp32 key, and so does a forced retrain of a stored one."""
     monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("SSLKIT_STORE", str(tmp_path / "store"))
     cpu = torch.device("cpu")
@@ -82,7 +84,7 @@ def test_a_bf16_stage_from_the_store_serves_a_cpu_without_bf16(monkeypatch, tmp_
     fallback = pipeline.setup("lenet", "smoke", progress=False, precision="bf16")
     assert (fallback.runtime.precision, fallback.runtime.requested) == ("fp32", "bf16")
     assert pipeline.baseline_dir(fallback) == pipeline.baseline_dir(bf16)
-    monkeypatch.setenv("SSLKIT_DEADLINE", str(time.time() - 1))   # loading must not train
+    monkeypatch.setenv("SSLKIT_TRAIN", "0")   # loading must not train
     net, _ = pipeline.baseline(fallback)
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in trained.state_dict().items())
     assert fallback.baselines["lenet"]["precision"] == "bf16"
@@ -90,8 +92,22 @@ def test_a_bf16_stage_from_the_store_serves_a_cpu_without_bf16(monkeypatch, tmp_
     # Nothing in the store for seed 1: its folder is the fp32 one, as a plain fp32 run's.
     other = pipeline.setup("lenet", "smoke", progress=False, precision="bf16", seed=1)
     fp32 = pipeline.setup("lenet", "smoke", progress=False, precision="fp32", seed=1)
-    assert pipeline.baseline_dir(other) == pipeline.baseline_dir(fp32) != pipeline.baseline_dir(bf16)
+    bf16_seed1 = dataclasses.replace(fp32, runtime=Runtime(cpu, "bf16", "bf16"))
+    assert pipeline.baseline_dir(other) == pipeline.baseline_dir(fp32) != pipeline.baseline_dir(bf16_seed1)
     assert other.precision_note == other.runtime.note and "bf16 asked for" in other.precision_note
+    # An SSL folder counts only with its last stage: a bf16 ssl.pt alone (fine-tuning stopped by a
+    # deadline) must not make this CPU fine-tune in fp32 into the bf16 folder.
+    reg = pipeline.Regularization({"filter": 1e-3})
+    bf16_ssl = tmp_path / "runs" / pipeline.ssl_dir(bf16, reg)
+    bf16_ssl.mkdir(parents=True)
+    (bf16_ssl / "ssl.pt").touch()
+    assert pipeline.ssl_dir(fallback, reg) != pipeline.ssl_dir(bf16, reg)
+    (bf16_ssl / "finetune.pt").touch()
+    assert pipeline.ssl_dir(fallback, reg) == pipeline.ssl_dir(bf16, reg)
+    # A forced retrain on this CPU trains fp32, so it goes to the fp32 key, not over the bf16 stage.
+    forced = pipeline.setup("lenet", "smoke", progress=False, precision="bf16", force=True)
+    assert pipeline.baseline_dir(forced) == pipeline.baseline_dir(
+        pipeline.setup("lenet", "smoke", progress=False, precision="fp32")) != pipeline.baseline_dir(bf16)
 
 
 @pytest.mark.skipif(not (Path(os.environ.get("SSLKIT_DATA", "")) / "cifar10-jpeg").is_dir(),

@@ -37,7 +37,7 @@ def run(model: str, *, profile: str = profiles.DEFAULT, seed: int = 0, data_root
     table = pd.DataFrame([{
         "network": model, "iterations": schedule.iters, "batch": schedule.batch_size, "lr policy": schedule.policy,
         "paper error %": context.network.paper_error, "our error %": round(100 * res.test_error, 2),
-        "train wall s": round(res.wall_s, 1), "trained on": res.device, "precision": context.precision,
+        "train wall s": round(res.wall_s, 1), "trained on": res.device, "precision": context.baselines[context.network.name]["precision"],
         "parameters": sum(p.numel() for p in net.parameters()),
     }])
     meta = provenance(profile=profile, device=context.device, precision=context.precision_note, data=context.data.description,

@@ -72,6 +72,7 @@ def run(model: str, strengths: list, *, references: list | None = None, profile:
         ref_context = pipeline.setup(ref, profile, **options)
         baselines.append(_baseline_row(ref_context, pipeline.baseline(ref_context)))
         context.baselines.update(ref_context.baselines)
+        context.stage_precisions.update(ref_context.stage_precisions)
     points, latency, in_blocks = [], [], branch_convs(base[0])
     for strength in strengths:
         spec = {name: {"depth": strength} for name in in_blocks}

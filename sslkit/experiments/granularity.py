@@ -78,12 +78,18 @@ def run(networks: list, *, granularities: list | None = None, densities: list | 
         curves.append(step | _counts(base, layers, x, "fine", weight_bits, index_bits, block, dense=True))
         for g in granularities:
             net = copy.deepcopy(base)
+
+            def key(i: int) -> dict:   # step i of this granularity's chain
+                return dict(baseline=pipeline.baseline_dir(context).name, granularity=g, densities=densities[:i],
+                            iters=iters, solver=context.schedule("finetune", iters), norm=norm, layers=layers)
+            # One precision for the whole chain (each step starts from the one before): that of
+            # its last step where the store holds it, see pipeline.stage_dir.
+            last = pipeline.stage_dir(context, "granularity", key(len(densities)), f"{g}-{len(densities)}.pt")
+            chain = context.stage_precisions[last.name]
             for i, d in enumerate(densities, 1):
                 prune(net, g, {layer: d for layer in layers}, p=norm)
                 freezer = ZeroFreezer(net, layers)
-                folder = pipeline.stage_dir(context, "granularity", dict(
-                    baseline=pipeline.baseline_dir(context).name, granularity=g, densities=densities[:i],
-                    iters=iters, solver=context.schedule("finetune", iters), norm=norm, layers=layers), f"{g}-{i}.pt")
+                folder = pipeline.stage_dir(context, "granularity", key(i), f"{g}-{i}.pt", precision=chain)
                 res = pipeline.train_stage(folder, f"{g}-{i}", net, context,
                                            context.schedule("finetune", iters), seed=seed + i,
                                            hooks=[freezer], evals=1)

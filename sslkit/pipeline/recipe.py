@@ -70,8 +70,8 @@ class Context:
         used = sorted(set(self.stage_precisions.values()), key=lambda p: p != runtime.requested)
         if set(used) <= {runtime.precision}:
             return runtime.note
-        parts = [Runtime(self.device, p, p).note + (" (from the store)" if p != runtime.precision else " (trained here)")
-                 for p in used]
+        parts = [Runtime(self.device, p, p).note + (" (stages from the store)" if p != runtime.precision
+                                                    else " (stages in this device's precision)") for p in used]
         return "; ".join(parts) + f"; this {self.device.type} has no native bfloat16, so a stage it trains is fp32"
 
     def build(self) -> nn.Module:
@@ -130,18 +130,26 @@ def _precision_key(precision: str) -> dict:
     return {} if precision == "fp32" else {"precision": precision}
 
 
-def stage_dir(context: Context, stage: str, key: dict, filename: str) -> Path:
+def stage_dir(context: Context, stage: str, key: dict, filename: str, *, precision: str | None = None) -> Path:
     """The store folder (see :func:`sslkit.pipeline.store.run_dir`) of stage ``stage`` keyed by
     ``key`` and the precision. Where the device falls back from the precision asked for (bf16
     on a CPU without it), a stage the store holds in the precision asked for (``filename``
-    there, e.g. trained and committed on a CPU with bf16) is the one used; else the folder of
-    the precision used, where a stage trained here goes. The precision chosen is kept in
+    there, the last file of the stage, e.g. trained and committed on a CPU with bf16) is the
+    one used; else, and always under ``context.force`` (a retrain), the folder of the
+    precision used, where a stage trained here goes. ``precision`` fixes the folder's precision
+    instead (for a chain of stages that must share one). The precision chosen is kept in
     ``context.stage_precisions`` (folder name -> precision) for the provenance
     (:attr:`Context.precision_note`)."""
     runtime = context.runtime or Runtime(context.device)
     folders = {p: store.run_dir(stage, {**key, **_precision_key(p)})
-               for p in dict.fromkeys([runtime.requested, runtime.precision])}
-    chosen = next((p for p, folder in folders.items() if store.find(folder, filename)), runtime.precision)
+               for p in dict.fromkeys([runtime.requested, runtime.precision, precision or runtime.precision])}
+    if precision is not None:
+        chosen = precision
+    elif context.force:
+        chosen = runtime.precision
+    else:
+        chosen = next((p for p in dict.fromkeys([runtime.requested, runtime.precision])
+                       if store.find(folders[p], filename)), runtime.precision)
     context.stage_precisions[folders[chosen].name] = chosen
     return folders[chosen]
 
@@ -233,7 +241,7 @@ def ssl_dir(context: Context, regularization: Regularization) -> Path:
                mode=regularization.mode, threshold=regularization.threshold,
                solvers=(context.schedule("ssl"), context.schedule("finetune")),
                baseline=baseline_dir(context).name)
-    return stage_dir(context, "ssl", key, "ssl.pt")
+    return stage_dir(context, "ssl", key, "finetune.pt")
 
 
 def is_trained(context: Context, regularization: Regularization | None = None) -> bool:
