@@ -210,3 +210,16 @@ def test_every_converged_record_names_a_precision_and_the_profile_is_the_default
     for name, network in models.NETWORKS.items():
         if "converged" in network.sizes:
             assert network.sizes["converged"].precision in ("fp32", "bf16"), name
+
+
+def test_on_a_cpu_without_bf16_the_fallback_runs_are_not_counted_twice(monkeypatch, tmp_path):
+    """Asked for bf16 on a CPU without it (and no bf16 stage stored), a seed trains fp32: the
+    same stage as its fp32 run, so the table holds it once."""
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    result = experiments.run("precision", {"networks": {"lenet": None}, "seeds": [0, 1], "profile": "smoke",
+                                           "progress": False}).result
+    runs = result.tables["runs"]
+    assert list(zip(runs["seed"], runs["precision"])) == [(0, "fp32"), (1, "fp32")]
+    assert (result.tables["summary"]["seeds"] == 2).all()
