@@ -39,7 +39,7 @@ def run(sweeps: dict, *, margin: float = 0.2, seeds: list | None = None, profile
     _check(sweeps, margin)
     seeds = [int(s) for s in (seeds or (PAPER_SEEDS if profile == "paper" else [seed]))]
     t0 = time.perf_counter()
-    points, picked, repeats, meta_data, schedules = [], [], [], {}, {}
+    points, picked, repeats, meta_data, schedules, notes = [], [], [], {}, {}, {}
     for name, sweep in sweeps.items():
         table = paper.table(name)
         layers = "conv" if next(c for c in table.columns if c.key == "flop").layers == "conv" else "all"
@@ -61,10 +61,13 @@ def run(sweeps: dict, *, margin: float = 0.2, seeds: list | None = None, profile
                     continue
                 ctx = _context(table.network, profile, sd, data_root, device, force, progress)
                 one = trained(ctx, pipeline.baseline(ctx), row["strength"])
+                context.stage_precisions.update(ctx.stage_precisions)   # for the sweep's precision note
                 repeats.append(_point(name, row["strength"], sd, one, layers) | {"row": row["row"]})
         meta_data[name], schedules[name] = context.data.description, context.schedule_note()
+        notes[name] = context.precision_note
     points = pd.DataFrame(points).drop(columns="dense FLOP")
-    meta = provenance(profile=profile, device=context.device, precision=context.precision_note, data="; ".join(f"{k}: {v}" for k, v in meta_data.items()),
+    meta = provenance(profile=profile, device=context.device, precision="; ".join(f"{k}: {v}" for k, v in notes.items()),
+                      data="; ".join(f"{k}: {v}" for k, v in meta_data.items()),
                       wall_s=time.perf_counter() - t0, seed=seed, seeds=seeds, schedule=schedules, sweeps=sweeps,
                       margin_pp=margin,
                       rule=f"picked: FLOP left at or below the paper's in every layer and error at most the paper's "
