@@ -76,11 +76,12 @@ def run(networks: list, *, granularities: list | None = None, densities: list | 
         x = context.data.test.x[:probe]
         step = dict(network=name, granularity="dense", step=0, density=1.0, error=100 * base_res.test_error)
         curves.append(step | _counts(base, layers, x, "fine", weight_bits, index_bits, block, dense=True))
+        base_stage = context.baselines[name]["stage"]   # the folder pipeline.baseline used
         for g in granularities:
             net = copy.deepcopy(base)
 
             def key(i: int) -> dict:   # step i of this granularity's chain
-                return dict(baseline=pipeline.baseline_dir(context).name, granularity=g, densities=densities[:i],
+                return dict(baseline=base_stage, granularity=g, densities=densities[:i],
                             iters=iters, solver=context.schedule("finetune", iters), norm=norm, layers=layers)
             # One precision for the whole chain (each step starts from the one before): that of
             # its last step where the store holds it, see pipeline.stage_dir.

@@ -57,10 +57,11 @@ def run(networks: dict, *, seeds: list = [0, 1, 2], precisions: list = ["fp32", 
                                          force=force, progress=progress, precision=precision, baseline=iters)
                 _, res = pipeline.baseline(context)
                 schedule = context.schedule("baseline")
-                used = context.baselines[model]["precision"]   # a stage from the store keeps its own
-                if (model, context.baselines[model]["stage"]) in seen:
+                stage = context.baselines[model]
+                if (model, stage["stage"]) in seen:
                     continue   # bf16 fell back to fp32: the fp32 seed's own stage, counted once
-                seen.add((model, context.baselines[model]["stage"]))
+                seen.add((model, stage["stage"]))
+                used = stage["precision"]   # a stage from the store keeps its own
                 lines.append({"network": model, "asked": precision, "precision": used, "seed": int(seed),
                               "iterations": schedule.iters, "lr policy": schedule.policy,
                               "error %": round(100 * res.test_error, 2), "train wall s": round(res.wall_s, 1),

@@ -141,17 +141,15 @@ def stage_dir(context: Context, stage: str, key: dict, filename: str, *, precisi
     ``context.stage_precisions`` (folder name -> precision) for the provenance
     (:attr:`Context.precision_note`)."""
     runtime = context.runtime or Runtime(context.device)
-    folders = {p: store.run_dir(stage, {**key, **_precision_key(p)})
-               for p in dict.fromkeys([runtime.requested, runtime.precision, precision or runtime.precision])}
-    if precision is not None:
-        chosen = precision
-    elif context.force:
-        chosen = runtime.precision
-    else:
-        chosen = next((p for p in dict.fromkeys([runtime.requested, runtime.precision])
-                       if store.find(folders[p], filename)), runtime.precision)
-    context.stage_precisions[folders[chosen].name] = chosen
-    return folders[chosen]
+
+    def folder(p: str) -> Path:
+        return store.run_dir(stage, {**key, **_precision_key(p)})
+    if precision is None:
+        candidates = [runtime.requested] if runtime.requested != runtime.precision and not context.force else []
+        precision = next((p for p in candidates if store.find(folder(p), filename)), runtime.precision)
+    chosen = folder(precision)
+    context.stage_precisions[chosen.name] = precision
+    return chosen
 
 
 # ---------------------------------------------------------------------------- cached stages
