@@ -44,9 +44,14 @@ def _data(rt: Runtime) -> TensorData:
     return TensorData(rt.memory_format(torch.randn(64, 3, 8, 8, generator=g)), torch.randint(0, 10, (64,), generator=g))
 
 
-def test_fallback_to_fp32_where_the_device_has_no_bf16(monkeypatch):
+def _without_bf16(monkeypatch) -> None:
+    """This CPU as one without native bfloat16 (neither AVX-512 BF16 nor AMX)."""
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+
+
+def test_fallback_to_fp32_where_the_device_has_no_bf16(monkeypatch):
+    _without_bf16(monkeypatch)
     rt = Runtime.resolve("cpu", "bf16")
     assert (rt.precision, rt.channels_last) == ("fp32", False)
     assert "bf16 asked for" in rt.note
@@ -79,8 +84,7 @@ def test_a_bf16_stage_from_the_store_serves_a_cpu_without_bf16(monkeypatch, tmp_
     bf16 = dataclasses.replace(pipeline.setup("lenet", "smoke", progress=False, precision="bf16"),
                                runtime=Runtime(cpu, "bf16", "bf16"))
     trained, _ = pipeline.baseline(bf16)
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    _without_bf16(monkeypatch)
     fallback = pipeline.setup("lenet", "smoke", progress=False, precision="bf16")
     assert (fallback.runtime.precision, fallback.runtime.requested) == ("fp32", "bf16")
     assert pipeline.baseline_dir(fallback) == pipeline.baseline_dir(bf16)
@@ -216,8 +220,7 @@ def test_on_a_cpu_without_bf16_the_fallback_runs_are_not_counted_twice(monkeypat
     """Asked for bf16 on a CPU without it (and no bf16 stage stored), a seed trains fp32: the
     same stage as its fp32 run, so the table holds it once."""
     monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    _without_bf16(monkeypatch)
     result = experiments.run("precision", {"networks": {"lenet": None}, "seeds": [0, 1], "profile": "smoke",
                                            "progress": False}).result
     runs = result.tables["runs"]
