@@ -189,3 +189,29 @@ def test_with_training_off_a_stored_stage_loads_and_a_missing_one_is_one_clear_e
     assert main(["run", "baseline", "-p", "model=lenet", "--profile", "smoke", "--seed", "7", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: stage baseline/") and "SSLKIT_TRAIN=0" in err[0]
+
+
+def test_a_finished_stage_is_deflated_and_loads_with_plain_torch_load():
+    """Stages are kept with their records deflated (the committed store must travel within
+    64 MiB): the file is smaller than torch.save's, any torch.load reads it (weights_only too),
+    equal to the trained network, and writing the same stage twice gives the same bytes."""
+    import zipfile
+
+    from sslkit.util.io import atomic_torch_save
+
+    context = pipeline.setup("lenet", "smoke", device="cpu", progress=False, baseline=3, ssl=2, finetune=2)
+    net, _ = pipeline.baseline(context)
+    stage = settings.runs_dir() / pipeline.baseline_dir(context) / "baseline.pt"
+    with zipfile.ZipFile(stage) as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
+    saved = torch.load(stage, weights_only=False)
+    plain = stage.with_name("plain.pt")
+    torch.save(saved, plain)
+    assert stage.stat().st_size < plain.stat().st_size
+    for name, weights_only in (("plain", True), ("deflated", True), ("deflated", False)):
+        state = torch.load(plain if name == "plain" else stage, weights_only=weights_only)["model"]
+        assert state.keys() == net.state_dict().keys()
+        assert all(state[k].equal(v) for k, v in net.state_dict().items()), name
+    again = stage.with_name("again.pt")
+    atomic_torch_save(saved, again, compress=True)
+    assert again.read_bytes() == stage.read_bytes()

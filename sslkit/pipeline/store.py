@@ -2,8 +2,10 @@
 :mod:`sslkit.util.settings` for the roots: the cache, then the committed ``runs/``), keyed by a
 hash of everything that decides its outcome, never by the machine or the data's path, so a
 stage trained on a GPU and committed serves a notebook on a laptop. A finished stage is
-``<name>.pt`` (weights, result, the device that trained it); an interrupted one resumes from
-``<name>.ckpt``; a file lock per stage lets concurrent processes train a shared one once.
+``<name>.pt`` (weights, result, the device that trained it; its records deflated, so that a
+sparse stage takes a fraction of its size in the committed store, and ``torch.load`` reads it
+as any other); an interrupted one resumes from ``<name>.ckpt``; a file lock per stage lets
+concurrent processes train a shared one once.
 With ``$SSLKIT_TRAIN=0`` a stage is only loaded: one that is missing raises :class:`StageMissing`.
 Under ``torchrun`` only rank 0 writes (:mod:`sslkit.training.distributed`)."""
 from __future__ import annotations
@@ -107,7 +109,7 @@ def _train_stage(folder: Path, name: str, final: Path, model: nn.Module, context
                 deadline=deadline(), flush_denormal=context.network.flush_denormal, precision=context.precision)
     res.device = device_name(context.device) + (f" x{distributed.world()[1]} processes" if distributed.active() else "")
     if distributed.is_main():
-        atomic_torch_save({"model": _as_saved(model.state_dict()), "result": res.as_dict()}, final)
+        atomic_torch_save({"model": _as_saved(model.state_dict()), "result": res.as_dict()}, final, compress=True)
         ckpt.unlink(missing_ok=True)
     distributed.barrier()
     return res
