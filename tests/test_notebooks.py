@@ -145,6 +145,22 @@ def test_notebooks_are_committed_without_outputs():
             assert cell.cell_type != "code" or (not cell.outputs and cell.execution_count is None), nb.name
 
 
+def test_the_tracked_tree_fits_one_gpu_call():
+    """Every tracked file travels to a GPU machine with each call, at most 64 MiB in all: the
+    committed store (runs/) and figures/ must leave room for the code."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout.split(b"\0")
+    sizes = {f.decode(): (root / f.decode()).stat().st_size for f in files if f and (root / f.decode()).is_file()}
+    total = sum(sizes.values())
+    biggest = sorted(sizes, key=sizes.get)[-3:]
+    assert total < 60 * 2**20, f"the tracked tree is {total / 2**20:.1f} MiB (largest: {biggest}); a GPU call carries 64"
+
+
 def test_notebook_parameter_that_the_notebook_fixes_is_refused():
     from sslkit.app import notebook
 
