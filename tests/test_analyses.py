@@ -7,12 +7,14 @@ from sslkit import experiments
 from sslkit.experiments.tradeoff import pick, seed_table
 
 
-def test_every_granularity_keeps_the_ladder_after_retraining(tmp_path):
+def test_every_granularity_keeps_the_ladder_after_retraining(tmp_path, monkeypatch):
     """Each step prunes every conv layer to the ladder's density and the retraining keeps the
-    zeros: the conv layers' sparsity is exactly 1 - density at every step and granularity."""
+    zeros: the conv layers' sparsity is exactly 1 - density at every step and granularity. With
+    training off, render records of the steps (no fc weights) render the same tables."""
     ladder = [0.5, 0.2]   # a whole number of groups in every LeNet conv layer at every granularity
-    out = experiments.run("granularity", {"networks": ["lenet"], "densities": ladder, "profile": "smoke",
-                                          "progress": False}, out=tmp_path)
+    params = {"networks": ["lenet"], "densities": ladder, "profile": "smoke", "progress": False}
+    out = experiments.run("granularity", params, out=tmp_path)
+    _renders_from_records(params, out.result.tables["curves"], tmp_path, monkeypatch)
     curves = out.result.tables["curves"]
     assert curves.loc[curves["granularity"] == "dense", "sparsity %"].tolist() == [0.0]
     for g in ("fine", "vector", "kernel", "filter"):
@@ -26,6 +28,38 @@ def test_every_granularity_keeps_the_ladder_after_retraining(tmp_path):
     assert len(claims) == 9 and set(claims["claim"]) == {"sparsity", "compression", "memory"}
     assert set(claims["verdict"]) <= {"yes", "no", "fewer, not 2x", "not measurable"}
     assert (tmp_path / "granularity" / "granularity.png").exists()
+
+
+def _renders_from_records(params, curves, tmp_path, monkeypatch):
+    """The run's steps as render records in a store of their own (beside a copy of the
+    baselines): with SSLKIT_TRAIN=0 the experiment renders the same curves; with training on a
+    record is no stage."""
+    import shutil
+
+    import pandas as pd
+
+    from sslkit.pipeline import store
+    from sslkit.util import settings
+
+    runs, own = settings.runs_dir(), tmp_path / "store"
+    shutil.copytree(runs / "baseline", own / "baseline")
+    stages = [p for p in (runs / "granularity").glob("*/*.pt") if not p.name.endswith(".render.pt")]
+    assert len(stages) == 8   # 4 granularities x 2 steps
+    for stage in stages:
+        record = store.render_record(stage)
+        assert record.stat().st_size < stage.stat().st_size / 3      # LeNet's fc1 is 94% of its weights
+        (own / record.relative_to(runs)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(record, own / record.relative_to(runs))
+    folder, name = stages[0].parent.relative_to(runs), stages[0].name
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "empty"))
+    monkeypatch.setenv("SSLKIT_STORE", str(own))
+    assert store.holds(folder, name) is None                     # training on: a record is no stage
+    monkeypatch.setenv("SSLKIT_TRAIN", "0")
+    assert store.holds(folder, name) == own / folder / store.record_name(name)
+    with pytest.raises(ValueError, match="not a finished stage"):
+        store.render_record(own / folder / store.record_name(name))
+    again = experiments.run("granularity", params, out=tmp_path / "again").result.tables["curves"]
+    pd.testing.assert_frame_equal(again, curves)
 
 
 def test_granularity_rejects_a_rising_ladder():

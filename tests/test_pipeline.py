@@ -191,7 +191,7 @@ def test_with_training_off_a_stored_stage_loads_and_a_missing_one_is_one_clear_e
     assert len(err) == 1 and err[0].startswith("error: stage baseline/") and "SSLKIT_TRAIN=0" in err[0]
 
 
-def test_a_finished_stage_is_deflated_and_loads_with_plain_torch_load():
+def test_a_finished_stage_is_deflated_and_loads_with_plain_torch_load(monkeypatch, tmp_path):
     """Stages are kept with their records deflated (the committed store must travel within
     64 MiB): the file is smaller than torch.save's, any torch.load reads it (weights_only too),
     equal to the trained network, and writing the same stage twice gives the same bytes."""
@@ -199,6 +199,7 @@ def test_a_finished_stage_is_deflated_and_loads_with_plain_torch_load():
 
     from sslkit.util.io import atomic_torch_save
 
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "runs"))   # it rewrites the stage: not the shared one
     context = pipeline.setup("lenet", "smoke", device="cpu", progress=False, baseline=3, ssl=2, finetune=2)
     net, _ = pipeline.baseline(context)
     stage = settings.runs_dir() / pipeline.baseline_dir(context) / "baseline.pt"

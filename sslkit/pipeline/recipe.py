@@ -146,7 +146,7 @@ def stage_dir(context: Context, stage: str, key: dict, filename: str, *, precisi
         return store.run_dir(stage, {**key, **_precision_key(p)})
     if precision is None:
         candidates = [runtime.requested] if runtime.requested != runtime.precision and not context.force else []
-        precision = next((p for p in candidates if store.find(folder(p), filename)), runtime.precision)
+        precision = next((p for p in candidates if store.holds(folder(p), filename)), runtime.precision)
     chosen = folder(precision)
     context.stage_precisions[chosen.name] = precision
     return chosen
@@ -248,7 +248,7 @@ def is_trained(context: Context, regularization: Regularization | None = None) -
     folders = [(baseline_dir(context), "baseline.pt")]
     if regularization is not None:
         folders.append((ssl_dir(context, regularization), "finetune.pt"))
-    return all(store.find(folder, name) is not None for folder, name in folders)
+    return all(store.holds(folder, name) is not None for folder, name in folders)
 
 
 def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module, Result]) -> SSLRun:

@@ -6,7 +6,9 @@ stage trained on a GPU and committed serves a notebook on a laptop. A finished s
 sparse stage takes a fraction of its size in the committed store, and ``torch.load`` reads it
 as any other); an interrupted one resumes from ``<name>.ckpt``; a file lock per stage lets
 concurrent processes train a shared one once.
-With ``$SSLKIT_TRAIN=0`` a stage is only loaded: one that is missing raises :class:`StageMissing`.
+With ``$SSLKIT_TRAIN=0`` a stage is only loaded: one that is missing raises :class:`StageMissing`;
+then a stage's render record (``<name>.render.pt``, :func:`render_record`: the stage without its
+fully connected weights, for a store that must stay small) serves in its place.
 Under ``torchrun`` only rank 0 writes (:mod:`sslkit.training.distributed`)."""
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
 import torch.nn as nn
 from filelock import FileLock
 
@@ -46,6 +49,55 @@ def run_dir(stage: str, key: dict) -> Path:
 def find(folder: Path, filename: str) -> Path | None:
     """``folder/filename`` in the first run root that has it (see :func:`sslkit.util.settings.run_roots`)."""
     return next((root / folder / filename for root in run_roots() if (root / folder / filename).exists()), None)
+
+
+def record_name(filename: str) -> str:
+    """The render record's file name of a stage file: ``finetune.pt`` -> ``finetune.render.pt``."""
+    return filename.removesuffix(".pt") + ".render.pt"
+
+
+def holds(folder: Path, filename: str) -> Path | None:
+    """The stage file ``folder/filename`` in the first run root that has it; with training off
+    (``$SSLKIT_TRAIN=0``), else its render record (see :func:`render_record`)."""
+    found = find(folder, filename)
+    return found if found is not None or training_allowed() else find(folder, record_name(filename))
+
+
+def render_record(stage: Path) -> Path:
+    """Write beside a finished stage ``<name>.pt`` its render record ``<name>.render.pt``: the
+    result and every tensor but the fully connected (2-D) weights and their masks. That is
+    what rendering a stage's tables and figures reads where it takes sparsity, activations and
+    timings of the conv layers and the error from the result (the granularity study, the
+    stand-in's Table 4), at a fraction of the bytes where the fc layers dominate (LeNet's fc1,
+    CaffeNet's fc6-fc8). A record serves only with training off: its left-out tensors load as
+    NaN, so anything computed through them shows it, and no stage is ever trained from one.
+
+    Returns:
+        the record's path.
+    """
+    saved = load_cached(stage, keys=("model", "result"), map_location="cpu", weights_only=False)
+    if saved is None or saved.get("left_out"):
+        raise ValueError(f"{stage} is not a finished stage")
+    left = sorted(k for k, v in saved["model"].items() if v.dim() == 2)
+    record = {**saved, "model": {k: v for k, v in saved["model"].items() if k not in left}, "left_out": left}
+    out = stage.with_name(record_name(stage.name))
+    atomic_torch_save(record, out, compress=True)
+    return out
+
+
+def _load(model: nn.Module, saved: dict, path: Path) -> None:
+    """Load a stage, or a render record with its left-out tensors as NaN (see :func:`render_record`)."""
+    left = saved.get("left_out", [])
+    if not left:
+        model.load_state_dict(saved["model"])
+        return
+    missing, unexpected = model.load_state_dict(saved["model"], strict=False)
+    if sorted(missing) != sorted(left) or unexpected:
+        raise ValueError(f"render record {path} does not fit the network (missing {missing}, unexpected {unexpected})")
+    state = model.state_dict()
+    with torch.no_grad():
+        for k in left:
+            state[k].fill_(float("nan"))
 
 
 def train_stage(folder: Path, name: str, model: nn.Module, context: Context, schedule: Schedule, *,
@@ -85,11 +137,11 @@ def _train_stage(folder: Path, name: str, final: Path, model: nn.Module, context
     if context.force:
         for p in (final, ckpt):
             p.unlink(missing_ok=True)
-    found = None if context.force else find(folder, f"{name}.pt")
+    found = None if context.force else holds(folder, f"{name}.pt")
     saved = None if found is None else load_cached(found, keys=("model", "result"), map_location=context.device,
                                                    weights_only=False)
     if saved is not None:
-        model.load_state_dict(saved["model"])
+        _load(model, saved, found)
         return Result(**saved["result"])
     if not training_allowed():
         roots = ", ".join(str(root) for root in run_roots())
