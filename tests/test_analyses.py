@@ -38,7 +38,10 @@ def _renders_from_records(params, curves, tmp_path, monkeypatch):
 
     import pandas as pd
 
+    from sslkit import pipeline
     from sslkit.pipeline import store
+    from sslkit.sparsity.masks import ZeroFreezer
+    from sslkit.training.loop import evaluate
     from sslkit.util import settings
 
     runs, own = settings.runs_dir(), tmp_path / "store"
@@ -60,6 +63,13 @@ def _renders_from_records(params, curves, tmp_path, monkeypatch):
         store.render_record(own / folder / store.record_name(name))
     again = experiments.run("granularity", params, out=tmp_path / "again").result.tables["curves"]
     pd.testing.assert_frame_equal(again, curves)
+    context = pipeline.setup("lenet", "smoke", device="cpu", progress=False)
+    net = context.build()   # a record's left-out weights load as NaN: no error is computed through them
+    ZeroFreezer(net, ["conv1", "conv2"])   # as the step was trained: with its masks
+    store.train_stage(folder, name.removesuffix(".pt"), net, context, context.schedule("finetune"), seed=0)
+    assert net.fc1.weight.isnan().all() and net.conv2.weight.isfinite().all()
+    with pytest.raises(ValueError, match="non-finite weights"):
+        evaluate(net, context.data.test)
 
 
 def test_granularity_rejects_a_rising_ladder():

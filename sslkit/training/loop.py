@@ -80,7 +80,15 @@ def seed_everything(seed: int) -> None:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: TensorData | FolderData, batch_size: int = 1000) -> tuple[float, float]:
-    """Top-1 error (fraction) and mean cross-entropy of ``model`` on ``data``, in eval mode."""
+    """Top-1 error (fraction) and mean cross-entropy of ``model`` on ``data``, in eval mode.
+
+    Raises:
+        ValueError: a weight is not finite (e.g. the left-out layers of a render record, see
+            :func:`sslkit.pipeline.store.render_record`): no error is computed through it.
+    """
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise ValueError("the network has non-finite weights (a render record's left-out fc layers load as NaN: "
+                         "evaluating the network needs its full stage)")
     was_training = model.training
     model.eval()
     wrong, loss = 0, 0.0
