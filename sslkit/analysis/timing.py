@@ -167,7 +167,7 @@ def semi_structured_24(o) -> dict | None:
         return None
 
 
-def time_interleaved(fns: dict, arg, *, threads: int = 1, min_run_time: float = 0.2, rounds: int = 7) -> dict:
+def time_interleaved(fns: dict, arg, *, threads: int = 1, min_run_time: float = 0.2, rounds: int | None = None) -> dict:
     """Time several statements on the same operands round-robin: ``rounds`` rounds, each timing
     one block of every statement in turn, so a machine that slows down or speeds up meanwhile
     affects all of them alike and their ratios stay trustworthy.
@@ -177,11 +177,12 @@ def time_interleaved(fns: dict, arg, *, threads: int = 1, min_run_time: float = 
         arg: the operands.
         threads: intra-op threads.
         min_run_time: about how long each statement is timed in all (seconds).
-        rounds: blocks per statement (at least 3).
+        rounds: blocks per statement (at least 3; default 7, and 3 under a ``min_run_time``
+            below 0.1 s, the smoke profile's, whose timings mean nothing).
     Returns:
         name -> ``{"median", "min", "max", "iqr"}``, seconds per call over the blocks.
     """
-    rounds = max(rounds, 3)
+    rounds = max(rounds or (3 if min_run_time < 0.1 else 7), 3)
     timers, number = {}, {}
     for name, fn in fns.items():
         fn(arg)  # warm-up (lazy init, MKL handles)
