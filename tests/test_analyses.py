@@ -13,6 +13,7 @@ def test_every_granularity_keeps_the_ladder_after_retraining(tmp_path, monkeypat
     training off, render records of the steps (no fc weights) render the same tables."""
     ladder = [0.5, 0.2]   # a whole number of groups in every LeNet conv layer at every granularity
     params = {"networks": ["lenet"], "densities": ladder, "profile": "smoke", "progress": False}
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path / "runs"))   # this run's stages alone (records below)
     out = experiments.run("granularity", params, out=tmp_path)
     _renders_from_records(params, out.result.tables["curves"], tmp_path, monkeypatch)
     curves = out.result.tables["curves"]
