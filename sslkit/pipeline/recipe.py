@@ -248,7 +248,7 @@ def is_trained(context: Context, regularization: Regularization | None = None) -
     folders = [(baseline_dir(context), "baseline.pt")]
     if regularization is not None:
         folders.append((ssl_dir(context, regularization), "finetune.pt"))
-    return all(store.holds(folder, name) is not None for folder, name in folders)
+    return all(store.find(folder, name) is not None for folder, name in folders)   # full stages only
 
 
 def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module, Result]) -> SSLRun:

@@ -65,12 +65,14 @@ def holds(folder: Path, filename: str) -> Path | None:
 
 def render_record(stage: Path) -> Path:
     """Write beside a finished stage ``<name>.pt`` its render record ``<name>.render.pt``: the
-    result and every tensor but the fully connected (2-D) weights and their masks. That is
-    what rendering a stage's tables and figures reads where it takes sparsity, activations and
-    timings of the conv layers and the error from the result (the granularity study, the
-    stand-in's Table 4), at a fraction of the bytes where the fc layers dominate (LeNet's fc1,
-    CaffeNet's fc6-fc8). A record serves only with training off: its left-out tensors load as
-    NaN, so anything computed through them shows it, and no stage is ever trained from one.
+    result and every tensor but the fully connected (2-D) weights and their masks: all that
+    an experiment reads which takes only the conv layers' sparsity and activations and the
+    error from the result (the granularity study), at a fraction of the bytes where the fc
+    layers dominate (LeNet's fc1, CaffeNet's fc6-fc8). Not for SSL stages yet:
+    :func:`sslkit.pipeline.ssl` evaluates the compacted network and counts the fc layers' zeros.
+    A record serves only with training off, and no stage is ever trained from one. Its
+    left-out tensors load as NaN: :func:`sslkit.training.loop.evaluate` refuses such a network,
+    but a count of zeros would take NaN for non-zero, so only such experiments may use records.
 
     Returns:
         the record's path.

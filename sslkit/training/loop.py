@@ -83,12 +83,13 @@ def evaluate(model: nn.Module, data: TensorData | FolderData, batch_size: int = 
     """Top-1 error (fraction) and mean cross-entropy of ``model`` on ``data``, in eval mode.
 
     Raises:
-        ValueError: a weight is not finite (e.g. the left-out layers of a render record, see
-            :func:`sslkit.pipeline.store.render_record`): no error is computed through it.
+        FloatingPointError: a weight is not finite (training diverged, or the network holds a
+            render record's left-out layers, see :func:`sslkit.pipeline.store.render_record`):
+            no error is computed through it.
     """
     if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-        raise ValueError("the network has non-finite weights (a render record's left-out fc layers load as NaN: "
-                         "evaluating the network needs its full stage)")
+        raise FloatingPointError("the network has non-finite weights: its training diverged (lower the lr), or it "
+                                 "was loaded from a render record, whose fc layers are left out (NaN)")
     was_training = model.training
     model.eval()
     wrong, loss = 0, 0.0

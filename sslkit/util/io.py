@@ -37,8 +37,9 @@ def atomic_torch_save(obj, path: str | os.PathLike, *, compress: bool = False) -
         path: the file to write.
         compress: deflate the archive's records where that pays (a sparse tensor's zeros take
             little room; a dense fp32 one would shrink by a tenth at 20 MB/s, so it is stored).
-            ``torch.load`` reads such a file as any other; the bytes depend only on ``obj``
-            (fixed record names and dates).
+            ``torch.load`` reads such a file as any other (not with ``mmap=True``: the records
+            are neither aligned nor all stored); fixed record names and dates, so the same
+            ``obj`` gives the same bytes on the same platform and zlib.
     """
     with _atomic(path) as tmp:
         if not compress:
