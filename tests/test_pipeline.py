@@ -123,6 +123,44 @@ def test_each_stage_starts_from_the_right_weights(monkeypatch):
         assert torch.equal(v, ended) or torch.equal(v, ended * (v != 0)), k   # zeros propagated, nothing else
 
 
+def test_a_kept_fine_tuned_stage_needs_only_the_ssl_stages_result(monkeypatch, tmp_path):
+    """With finetune.pt kept, ssl.pt may be a result-only render record: the run loads to the
+    same network, errors and compacted outputs without training (training on or off); without
+    finetune.pt, SSL trains again from the baseline (never fine-tuning from a record's weights)."""
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path))
+    context = pipeline.setup("lenet", "smoke", device="cpu", progress=False, baseline=6, ssl=4, finetune=2)
+    base, reg = pipeline.baseline(context), pipeline.Regularization({"filter": 2e-3, "channel": 2e-3})
+    first = pipeline.ssl(context, reg, base)
+    folder = tmp_path / pipeline.ssl_dir(context, reg)
+    record = pipeline.store.render_record(folder / "ssl.pt", weights=False)
+    saved = torch.load(record, weights_only=False)
+    assert saved["model"] == {} and len(saved["left_out"]) == len(first.model.state_dict())
+    (folder / "ssl.pt").unlink()
+    x = context.data.test.x[:16]
+
+    def same(run):
+        assert (run.ssl_error, run.error, run.compact_error) == (first.ssl_error, first.error, first.compact_error)
+        assert all(torch.equal(v, first.model.state_dict()[k]) for k, v in run.model.state_dict().items())
+        assert torch.equal(run.compact.eval()(x), first.compact.eval()(x))
+
+    real = pipeline.store.train
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a stage trained")
+
+    monkeypatch.setattr(pipeline.store, "train", no_training)
+    same(pipeline.ssl(context, reg, base))
+    monkeypatch.setenv("SSLKIT_TRAIN", "0")
+    same(pipeline.ssl(context, reg, base))
+    (folder / "finetune.pt").rename(tmp_path / "finetune.pt")
+    with pytest.raises(pipeline.StageMissing, match="finetune"):
+        pipeline.ssl(context, reg, base)
+    monkeypatch.delenv("SSLKIT_TRAIN")
+    monkeypatch.setattr(pipeline.store, "train", real)
+    same(pipeline.ssl(context, reg, base))          # SSL and fine-tuning trained again, to the same weights
+    assert (folder / "ssl.pt").exists()
+
+
 def test_a_shortened_profile_multiplies_the_strengths():
     assert pipeline.scale_spec({"conv1": {"filter": 1e-3}, "shape": 2e-3}, 10) == \
         {"conv1": {"filter": pytest.approx(1e-2)}, "shape": pytest.approx(2e-2)}

@@ -264,8 +264,13 @@ def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module,
     spec = scale_spec(regularization.spec, sizes.strength_factor)   # a shortened profile's stronger regularization
     reg = GroupLasso.from_spec(net, spec, weighted=regularization.weighted,
                                mode=regularization.mode, threshold=regularization.threshold)
-    ssl_res = store.train_stage(folder, "ssl", net, context, ssl_schedule, seed=context.seed + 1, hooks=[reg])
-    propagate_zeros(net, network.input_shape)   # zero what the zero groups make useless
+    # Where the fine-tuned stage is kept, its weights replace SSL's: only SSL's result is read (a
+    # store may keep ssl.pt as a result-only render record, see store.render_record).
+    tuned = not context.force and store.stage_result(folder, "finetune", records=False) is not None
+    ssl_res = store.stage_result(folder, "ssl") if tuned else None
+    if ssl_res is None:
+        ssl_res = store.train_stage(folder, "ssl", net, context, ssl_schedule, seed=context.seed + 1, hooks=[reg])
+        propagate_zeros(net, network.input_shape)   # zero what the zero groups make useless
     freezer = ZeroFreezer(net)
     finetune_res = store.train_stage(folder, "finetune", net, context, finetune_schedule, seed=context.seed + 2,
                                hooks=[freezer])

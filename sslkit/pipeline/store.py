@@ -8,7 +8,10 @@ as any other); an interrupted one resumes from ``<name>.ckpt``; a file lock per 
 concurrent processes train a shared one once.
 With ``$SSLKIT_TRAIN=0`` a stage is only loaded: one that is missing raises :class:`StageMissing`;
 then a stage's render record (``<name>.render.pt``, :func:`render_record`: the stage without its
-fully connected weights, for a store that must stay small) serves in its place.
+fully connected weights, for a store that must stay small) serves in its place. A result
+alone (:func:`stage_result`, from the stage or its record, training on or off) serves where
+the weights are replaced anyway: an SSL run whose ``finetune.pt`` is kept reads only its
+``ssl.pt``'s result, so the store may keep that one as a result-only record.
 Under ``torchrun`` only rank 0 writes (:mod:`sslkit.training.distributed`)."""
 from __future__ import annotations
 
@@ -63,16 +66,21 @@ def holds(folder: Path, filename: str) -> Path | None:
     return found if found is not None or training_allowed() else find(folder, record_name(filename))
 
 
-def render_record(stage: Path) -> Path:
+def render_record(stage: Path, *, weights: bool = True) -> Path:
     """Write beside a finished stage ``<name>.pt`` its render record ``<name>.render.pt``: the
     result and every tensor but the fully connected (2-D) weights and their masks: all that
     an experiment reads which takes only the conv layers' sparsity and activations and the
     error from the result (the granularity study), at a fraction of the bytes where the fc
-    layers dominate (LeNet's fc1, CaffeNet's fc6-fc8). Not for SSL stages yet:
-    :func:`sslkit.pipeline.ssl` evaluates the compacted network and counts the fc layers' zeros.
-    A record serves only with training off, and no stage is ever trained from one. Its
-    left-out tensors load as NaN: :func:`sslkit.training.loop.evaluate` refuses such a network,
-    but a count of zeros would take NaN for non-zero, so only such experiments may use records.
+    layers dominate (LeNet's fc1, CaffeNet's fc6-fc8). A record serves only with training off,
+    and no stage is ever trained from one. Its left-out tensors load as NaN:
+    :func:`sslkit.training.loop.evaluate` refuses such a network, but a count of zeros would
+    take NaN for non-zero, so only such experiments may use records.
+
+    Args:
+        stage: the finished stage's file.
+        weights: False: the result alone, every tensor left out. For an SSL run's ``ssl.pt``
+            beside its ``finetune.pt``: :func:`sslkit.pipeline.ssl` reads only SSL's result where
+            the fine-tuned stage is kept (its weights replace SSL's), see :func:`stage_result`.
 
     Returns:
         the record's path.
@@ -80,11 +88,24 @@ def render_record(stage: Path) -> Path:
     saved = load_cached(stage, keys=("model", "result"), map_location="cpu", weights_only=False)
     if saved is None or saved.get("left_out"):
         raise ValueError(f"{stage} is not a finished stage")
-    left = sorted(k for k, v in saved["model"].items() if v.dim() == 2)
+    left = sorted(k for k, v in saved["model"].items() if v.dim() == 2 or not weights)
     record = {**saved, "model": {k: v for k, v in saved["model"].items() if k not in left}, "left_out": left}
     out = stage.with_name(record_name(stage.name))
     atomic_torch_save(record, out, compress=True)
     return out
+
+
+def stage_result(folder: Path, name: str, *, records: bool = True) -> Result | None:
+    """The result of the finished stage ``name`` in ``folder`` (relative to the run roots), read
+    from ``<name>.pt`` or, with ``records``, from its render record (with training on too: a
+    result is only read, nothing trains from it); None where no run root holds a readable one."""
+    for filename in (f"{name}.pt", record_name(f"{name}.pt"))[:2 if records else 1]:
+        found = find(folder, filename)
+        saved = None if found is None else load_cached(found, keys=("model", "result"), map_location="cpu",
+                                                       weights_only=False)
+        if saved is not None:
+            return Result(**saved["result"])
+    return None
 
 
 def _load(model: nn.Module, saved: dict, path: Path) -> None:
