@@ -80,6 +80,14 @@ def test_granularity_rejects_a_rising_ladder():
         experiments.run("granularity", {"networks": ["lenet"], "densities": [0.2, 0.5], "profile": "smoke"})
 
 
+
+@pytest.mark.parametrize("retrain, message", [({"convnet": 0.1}, r"retrain names no value for \['lenet'\]"),
+                                              (0, "retrain must be positive"),
+                                              ({"lenet": -0.1}, "retrain must be positive")])
+def test_granularity_rejects_a_retraining_that_names_no_positive_fraction(retrain, message):
+    with pytest.raises(ValueError, match=message):
+        experiments.run("granularity", {"networks": ["lenet"], "retrain": retrain, "profile": "smoke"})
+
 def _point(strength, error, conv1, conv2):
     dense = {"conv1": 576_000, "conv2": 3_200_000}
     total = 100 * (conv1 * dense["conv1"] + conv2 * dense["conv2"]) / 100 / sum(dense.values())

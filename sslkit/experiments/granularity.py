@@ -33,7 +33,7 @@ CLAIMS = {
 
 
 def run(networks: list, *, granularities: list | None = None, densities: list | None = None,
-        retrain: float = 0.1, tolerance: float | dict = 0.1, weight_bits: list | None = None, index_bits: int = 4,
+        retrain: float | dict = 0.1, tolerance: float | dict = 0.1, weight_bits: list | None = None, index_bits: int = 4,
         block: int = 8, probe: int = 256, norm: float = 2.0, profile: str = profiles.DEFAULT, seed: int = 0,
         data_root: str | None = None, device: str | None = None, force: bool = False,
         progress: bool = True) -> ExperimentResult:
@@ -45,7 +45,8 @@ def run(networks: list, *, granularities: list | None = None, densities: list | 
         densities: the ladder of per-layer densities (fractions of groups kept, decreasing),
             the same for every granularity and every conv layer; linear layers stay dense.
         retrain: iterations of retraining after each pruning step, as a fraction of the
-            profile's fine-tuning iterations (with the network's fine-tuning solver, zeros frozen).
+            profile's fine-tuning iterations (with the network's fine-tuning solver, zeros frozen);
+            one number, or ``{network: fraction}`` naming every network.
         tolerance: "equal accuracy" means a test error at most the baseline's + ``tolerance`` pp
             (one number, or ``{network: pp}`` naming every network).
         weight_bits: the weight widths the compression ratio is counted at (default 32 and 8).
@@ -63,15 +64,16 @@ def run(networks: list, *, granularities: list | None = None, densities: list | 
     granularities = list(granularities or GRANULARITIES)
     densities = [float(d) for d in (densities or [0.5, 0.35, 0.25, 0.18, 0.12, 0.08, 0.05])]
     weight_bits = [int(b) for b in (weight_bits or [32, 8])]
-    _check(networks, granularities, densities, retrain)
-    tolerance = _tolerances(tolerance, networks)
+    _check(networks, granularities, densities)
+    retrain = _per_network("retrain", retrain, networks, positive=True)
+    tolerance = _per_network("tolerance", tolerance, networks)
     t0 = time.perf_counter()
     curves, data, schedules, trained_on, precisions = [], {}, {}, {}, {}
     for name in networks:
         context = pipeline.setup(name, profile, data_root=data_root, device=device, seed=seed, force=force,
                                  progress=progress)
         base, base_res = pipeline.baseline(context)
-        iters = max(1, round(retrain * context.sizes.finetune))
+        iters = max(1, round(retrain[name] * context.sizes.finetune))
         layers = [n for n, m in base.named_modules() if isinstance(m, nn.Conv2d)]
         x = context.data.test.x[:probe]
         step = dict(network=name, granularity="dense", step=0, density=1.0, error=100 * base_res.test_error)
@@ -115,7 +117,7 @@ def run(networks: list, *, granularities: list | None = None, densities: list | 
     return ExperimentResult("granularity", tables, meta, figures=("granularity",))
 
 
-def _check(networks, granularities, densities, retrain) -> None:
+def _check(networks, granularities, densities) -> None:
     if not networks:
         raise ValueError("networks must name at least one network, e.g. ['lenet']")
     unknown = [g for g in granularities if g not in GRANULARITIES]
@@ -123,20 +125,19 @@ def _check(networks, granularities, densities, retrain) -> None:
         raise ValueError(f"unknown granularities {unknown}; choose from {list(GRANULARITIES)}")
     if not all(0 < d < 1 for d in densities) or any(b >= a for a, b in zip(densities, densities[1:])):
         raise ValueError(f"densities must decrease strictly within (0, 1), got {densities}")
-    if retrain <= 0:
-        raise ValueError(f"retrain must be positive, got {retrain}")
 
 
-def _tolerances(tolerance: float | dict, networks: list) -> dict:
-    """``{network: pp}`` from one number or a dict naming every network."""
-    if not isinstance(tolerance, dict):
-        tolerance = {n: float(tolerance) for n in networks}
-    missing = [n for n in networks if n not in tolerance]
+def _per_network(name: str, value: float | dict, networks: list, *, positive: bool = False) -> dict:
+    """``{network: value}`` from one number or a dict naming every network; each at least 0
+    (``positive``: above 0)."""
+    if not isinstance(value, dict):
+        value = {n: float(value) for n in networks}
+    missing = [n for n in networks if n not in value]
     if missing:
-        raise ValueError(f"tolerance names no value for {missing}")
-    if any(v < 0 for v in tolerance.values()):
-        raise ValueError(f"tolerances must be at least 0 pp, got {tolerance}")
-    return {n: float(tolerance[n]) for n in networks}
+        raise ValueError(f"{name} names no value for {missing}")
+    if any(v < 0 or (positive and v == 0) for v in value.values()):
+        raise ValueError(f"{name} must be {'positive' if positive else 'at least 0'}, got {value}")
+    return {n: float(value[n]) for n in networks}
 
 
 def _counts(net: nn.Module, layers: list[str], x, granularity: str, weight_bits: list[int], index_bits: int,
