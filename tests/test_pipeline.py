@@ -124,7 +124,7 @@ def test_each_stage_starts_from_the_right_weights(monkeypatch):
 
 
 def test_a_kept_fine_tuned_stage_needs_only_the_ssl_stages_result(monkeypatch, tmp_path):
-    """With finetune.pt kept, ssl.pt may be a result-only render record: the run loads to the
+    """With finetune.pt kept, ssl.pt may be a result-only render record (store.slim): the run loads to the
     same network, errors and compacted outputs without training (training on or off); without
     finetune.pt, SSL trains again from the baseline (never fine-tuning from a record's weights)."""
     monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path))
@@ -132,10 +132,9 @@ def test_a_kept_fine_tuned_stage_needs_only_the_ssl_stages_result(monkeypatch, t
     base, reg = pipeline.baseline(context), pipeline.Regularization({"filter": 2e-3, "channel": 2e-3})
     first = pipeline.ssl(context, reg, base)
     folder = tmp_path / pipeline.ssl_dir(context, reg)
-    record = pipeline.store.render_record(folder / "ssl.pt", weights=False)
-    saved = torch.load(record, weights_only=False)
+    assert pipeline.store.slim(tmp_path) == [folder / "ssl.render.pt"] and not (folder / "ssl.pt").exists()
+    saved = torch.load(folder / "ssl.render.pt", weights_only=False)
     assert saved["model"] == {} and len(saved["left_out"]) == len(first.model.state_dict())
-    (folder / "ssl.pt").unlink()
     x = context.data.test.x[:16]
 
     def same(run):

@@ -108,6 +108,29 @@ def stage_result(folder: Path, name: str, *, records: bool = True) -> Result | N
     return None
 
 
+def slim(root: str | Path) -> list[Path]:
+    """Replace, in the run root ``root``, each SSL run's ``ssl.pt`` whose ``finetune.pt`` is there
+    by its result-only render record (see :func:`render_record`): all that :func:`sslkit.pipeline.ssl`
+    reads of it then. The record is written, read back and compared (same result, no tensors)
+    before the stage is removed.
+
+    Returns:
+        the records written.
+    """
+    written = []
+    for tuned in sorted(Path(root).glob("ssl/*/finetune.pt")):
+        stage = tuned.with_name("ssl.pt")
+        if not stage.exists():
+            continue
+        record = render_record(stage, weights=False)
+        full, kept = (torch.load(p, map_location="cpu", weights_only=False) for p in (stage, record))
+        if kept["result"] != full["result"] or kept["model"] or sorted(kept["left_out"]) != sorted(full["model"]):
+            raise RuntimeError(f"the record {record} does not hold {stage}'s result; {stage} is kept")
+        stage.unlink()
+        written.append(record)
+    return written
+
+
 def _load(model: nn.Module, saved: dict, path: Path) -> None:
     """Load a stage, or a render record with its left-out tensors as NaN (see :func:`render_record`)."""
     left = saved.get("left_out", [])
