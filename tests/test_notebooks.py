@@ -1,4 +1,9 @@
 """Every notebook runs end to end on the smoke profile (papermill), and rejects bad parameters."""
+import os
+import pickle
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -46,6 +51,7 @@ def _shorter(nb: Path) -> dict:
 # the same parameters, without a kernel's start and imports (about 7 s a notebook here).
 IN_PROCESS = {"table1_lenet_filters_channels", "table2_lenet_filter_shapes", "mlp_table_figure4b",
               "figure1_csr_speedup"}
+PAPERMILL = [nb for nb in NOTEBOOKS if nb.stem not in IN_PROCESS]
 
 
 def test_every_experiment_kind_has_a_notebook_run_through_papermill():
@@ -70,28 +76,49 @@ def _in_process(nb: Path) -> None:
         assert (outcome.folder / f"{figure}.png").stat().st_size > 0, figure
 
 
+@pytest.fixture(scope="session")
+def executed(tmp_path_factory) -> dict:
+    """Every notebook not run :data:`IN_PROCESS`, executed by papermill (in a process of its own,
+    as ``papermill`` on the command line), two at a time, each kernel on one thread: on two cores
+    a kernel's start and a smoke run are mostly one thread's work, so two at once take about
+    half the time of one after another. Concurrent notebooks share the run store as ``--jobs``
+    does (a file lock per stage). Returns ``{stem: (executed copy, finished process)}``."""
+    out = tmp_path_factory.mktemp("executed")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def one(nb: Path):
+        # The baselines notebook retrains (force), so that its training bar is surely in the output.
+        force = {"force": True} if nb.stem == "baselines" else {}
+        call = out / f"{nb.stem}.call.pkl"
+        call.write_bytes(pickle.dumps(dict(
+            input_path=str(nb), output_path=str(out / nb.name), kernel_name="python3", cwd=str(nb.parent),
+            progress_bar=False, parameters={"profile": "smoke", "progress": True, **force, **_shorter(nb)})))
+        code = "import pickle, sys, papermill; papermill.execute_notebook(**pickle.load(open(sys.argv[1], 'rb')))"
+        return out / nb.name, subprocess.run([sys.executable, "-c", code, str(call)], env=env,
+                                             capture_output=True, text=True)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip((nb.stem for nb in PAPERMILL), pool.map(one, PAPERMILL)))
+
+
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_smoke(nb, tmp_path):
+def test_notebook_smoke(nb, request):
     """Runs end to end (through papermill, or in this process: see :data:`IN_PROCESS`); the
     executed copy shows its tables and every figure it made, and its progress bars as plain
     final lines (no widget left in the outputs)."""
     if nb.stem in IN_PROCESS:
         _in_process(nb)
     else:
-        _through_papermill(nb, tmp_path)
+        _through_papermill(nb, *request.getfixturevalue("executed")[nb.stem])
     _nothing_counted()
 
 
-def _through_papermill(nb: Path, tmp_path: Path) -> None:
-    """``nb`` run by papermill; its executed copy's outputs checked."""
+def _through_papermill(nb: Path, copy: Path, proc: subprocess.CompletedProcess) -> None:
+    """``nb`` run by papermill (see :func:`executed`); its executed copy's outputs checked."""
     import nbformat
 
-    # The baselines notebook retrains (force), so that its training bar is surely in the output.
-    force = {"force": True} if nb.stem == "baselines" else {}
-    pm.execute_notebook(str(nb), str(tmp_path / nb.name),
-                        parameters={"profile": "smoke", "progress": True, **force, **_shorter(nb)},
-                        kernel_name="python3", cwd=str(nb.parent), progress_bar=False)
-    outputs = [o for c in nbformat.read(tmp_path / nb.name, as_version=4).cells if c.cell_type == "code"
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    outputs = [o for c in nbformat.read(copy, as_version=4).cells if c.cell_type == "code"
                for o in c.outputs]
     kinds = [set(o.get("data", {})) for o in outputs]
     assert any("text/html" in k for k in kinds)                      # a table
