@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
@@ -226,3 +227,26 @@ def test_on_a_cpu_without_bf16_the_fallback_runs_are_not_counted_twice(monkeypat
     runs = result.tables["runs"]
     assert list(zip(runs["seed"], runs["precision"])) == [(0, "fp32"), (1, "fp32")]
     assert (result.tables["summary"]["seeds"] == 2).all()
+
+
+def test_the_precision_table_renders_from_result_only_baseline_records(monkeypatch, tmp_path):
+    """The precision study reads no weights: with each baseline.pt replaced by its result-only
+    record it renders the same runs table without training, training on or off."""
+    monkeypatch.setenv("SSLKIT_RUNS", str(tmp_path))
+    params = {"networks": {"lenet": None}, "seeds": [0, 1], "precisions": ["fp32"], "profile": "smoke",
+              "progress": False}
+    first = experiments.run("precision", params).result.tables["runs"]
+    stages = sorted(tmp_path.glob("baseline/*/baseline.pt"))
+    assert len(stages) == 2
+    for stage in stages:
+        pipeline.store.render_record(stage, weights=False)
+        stage.unlink()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a stage trained")
+
+    monkeypatch.setattr(pipeline.store, "train", no_training)
+    for training in ("1", "0"):
+        monkeypatch.setenv("SSLKIT_TRAIN", training)
+        again = experiments.run("precision", params).result.tables["runs"]
+        pd.testing.assert_frame_equal(again, first)

@@ -13,7 +13,7 @@ from sslkit.results import paper
 from sslkit.results.record import ExperimentResult, provenance
 from sslkit.util import profiles
 
-PAPER_SEEDS = [0, 1, 2]   # the paper profile's default seeds for the picked rows
+SEEDS = [0, 1, 2]   # the converged and paper profiles' default seeds for the picked rows
 
 
 def run(sweeps: dict, *, margin: float = 0.2, seeds: list | None = None, profile: str = profiles.DEFAULT, seed: int = 0,
@@ -26,7 +26,7 @@ def run(sweeps: dict, *, margin: float = 0.2, seeds: list | None = None, profile
             (tables of :data:`sslkit.results.paper.TABLES`); each point's spec is the spec times one
             strength, so a point equal to a table notebook's row shares its cached run.
         margin: a picked row's error may exceed the paper's by this many pp.
-        seeds: the seeds the picked rows run with (default: ``[seed]``; the paper profile:
+        seeds: the seeds the picked rows run with (default: ``[seed]``; the converged and paper profiles:
             0, 1, 2). Other seeds train their own baseline.
         profile, seed, data_root, device, force, progress: as everywhere.
         weighted, mode, threshold: see :class:`sslkit.pipeline.Regularization`.
@@ -37,7 +37,7 @@ def run(sweeps: dict, *, margin: float = 0.2, seeds: list | None = None, profile
         picked points' error and total FLOP, mean ± std over ``seeds``); figure ``tradeoff``.
     """
     _check(sweeps, margin)
-    seeds = [int(s) for s in (seeds or (PAPER_SEEDS if profile == "paper" else [seed]))]
+    seeds = [int(s) for s in (seeds or (SEEDS if profile in ("converged", "paper") else [seed]))]
     t0 = time.perf_counter()
     points, picked, repeats, meta_data, schedules, notes = [], [], [], {}, {}, {}
     for name, sweep in sweeps.items():

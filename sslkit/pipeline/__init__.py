@@ -10,6 +10,7 @@ from sslkit.pipeline.recipe import (
                                     Regularization,
                                     SSLRun,
                                     baseline,
+                                    baseline_result,
                                     baseline_dir,
                                     is_trained,
                                     scale_spec,
@@ -20,5 +21,5 @@ from sslkit.pipeline.recipe import (
 )
 from sslkit.pipeline.store import StageMissing, find, run_dir, train_stage
 
-__all__ = ["Context", "Regularization", "SSLRun", "StageMissing", "baseline", "baseline_dir", "find", "is_trained", "run_dir",
+__all__ = ["Context", "Regularization", "SSLRun", "StageMissing", "baseline", "baseline_result", "baseline_dir", "find", "is_trained", "run_dir",
            "scale_spec", "setup", "ssl", "ssl_dir", "stage_dir", "train_stage"]

@@ -178,9 +178,26 @@ def baseline(context: Context) -> tuple[nn.Module, Result]:
     net = context.build()
     folder = baseline_dir(context)
     res = store.train_stage(folder, "baseline", net, context, context.schedule("baseline"), seed=context.seed)
+    _note_baseline(context, folder, res)
+    return net, res
+
+
+def baseline_result(context: Context) -> Result:
+    """The baseline's training result alone, for a study that reads no weights (the precision
+    table): from its stage or its result-only render record (see
+    :func:`sslkit.pipeline.store.render_record`), with training on or off; where neither is
+    held, :func:`baseline` trains it."""
+    folder = baseline_dir(context)
+    res = None if context.force else store.stage_result(folder, "baseline")
+    if res is None:
+        return baseline(context)[1]
+    _note_baseline(context, folder, res)
+    return res
+
+
+def _note_baseline(context: Context, folder: Path, res: Result) -> None:
     context.baselines[context.network.name] = {"stage": folder.name, "test error %": round(100 * res.test_error, 2),
                                                "precision": context.stage_precisions[folder.name]}
-    return net, res
 
 
 # ---------------------------------------------------------------------------- SSL
