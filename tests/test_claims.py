@@ -98,6 +98,20 @@ def test_the_reasons_of_a_row_come_from_its_own_network():
     assert set(v["paper"]) == {MAO}
 
 
+
+def test_a_granularity_without_a_lossless_step_deviates_with_no_number_of_ours():
+    """No step of fine pruning within the tolerance: each claim deviates, saying so, and prints no
+    number (not a 0 it did not compute); a network not in the result is "not run"."""
+    why = "no step of fine pruning stays within the tolerance"
+    rows = [{"network": "convnet", "granularity": g, "claim": c, "paper": "", "ours": why, "value": None,
+             "verdict": "not measurable"} for g in ("vector", "kernel") for c in ("sparsity", "compression", "memory")]
+    meta = {"profile": "converged", "data": "JPEG re-encoded CIFAR-10"}
+    v = judge(granularity.claims(ExperimentResult("granularity", {"claims": pd.DataFrame(rows)}, meta)), meta)
+    convnet = v[v["row"].str.startswith("convnet")]
+    assert len(convnet) == 3 and (convnet["verdict"] == "deviates").all() and convnet["ours"].isna().all()
+    assert convnet["note"].str.contains(why).all()
+    assert (v[v["row"].str.startswith("lenet")]["verdict"] == "not run").all()
+
 def _paper_numbers() -> list[tuple[str, float]]:
     """Every number sslkit.results.paper states, and each network's paper error, by where it is."""
     out = []

@@ -239,7 +239,8 @@ _MAO = {"sparsity": ("similar sparsity at no accuracy loss (within 5 pp)", "clai
 def claims(result: ExperimentResult) -> list[Claim]:
     """Mao et al.'s three claims for each network of the study, kernel-level pruning standing
     for "coarse-grained" (the vector and filter verdicts in the note). A granularity whose
-    pruning never stays within the tolerance fails the claims (ours 0), it is not "not run"."""
+    pruning never stays within the tolerance fails the claims with no number of ours (the
+    experiment ran: it deviates, it is not "not run")."""
     table = result.tables.get("claims")
     names = list(dict.fromkeys(["lenet", "convnet", "resnet20"] + ([] if table is None else list(table["network"]))))
     out = []
@@ -254,8 +255,11 @@ def claims(result: ExperimentResult) -> list[Claim]:
             by = part.set_index("granularity")
             r = by.loc["kernel"]
             others = "; ".join(f"{g}: {q['verdict']} ({q['ours']})" for g, q in by.iterrows() if g != "kernel")
-            ours = 0.0 if r["verdict"] == "not measurable" else \
-                (float(r["value"]) if rule == "saving" else float(r["verdict"] == "yes"))
+            if r["verdict"] == "not measurable":   # no number of ours, and the claim is not shown: deviates
+                out.append(Claim(MAO, "abstract", f"{name}: kernel vs fine", text, paper_value=paper_value,
+                                 rule=rule, network=name, missing=str(r["ours"]), note=others))
+                continue
+            ours = float(r["value"]) if rule == "saving" else float(r["verdict"] == "yes")
             out.append(Claim(MAO, "abstract", f"{name}: kernel vs fine", text, paper_value=paper_value, ours=ours,
                              rule=rule, network=name, note=f"{r['ours']}; {others}"))
     return out
