@@ -76,38 +76,45 @@ def _in_process(nb: Path) -> None:
         assert (outcome.folder / f"{figure}.png").stat().st_size > 0, figure
 
 
+def _execute(nb: Path, out: Path) -> tuple[Path, subprocess.CompletedProcess]:
+    """``nb`` executed by papermill in a process of its own (as ``papermill`` on the command
+    line), its kernel on one thread; returns the executed copy and the finished process."""
+    # The baselines notebook retrains (force), so that its training bar is surely in the output.
+    force = {"force": True} if nb.stem == "baselines" else {}
+    call = out / f"{nb.stem}.call.pkl"
+    call.write_bytes(pickle.dumps(dict(
+        input_path=str(nb), output_path=str(out / nb.name), kernel_name="python3", cwd=str(nb.parent),
+        progress_bar=False, parameters={"profile": "smoke", "progress": True, **force, **_shorter(nb)})))
+    code = "import pickle, sys, papermill; papermill.execute_notebook(**pickle.load(open(sys.argv[1], 'rb')))"
+    return out / nb.name, subprocess.run([sys.executable, "-c", code, str(call)], capture_output=True,
+                                         env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=1800,
+                                         encoding="utf-8", errors="replace")
+
+
 @pytest.fixture(scope="session")
-def executed(tmp_path_factory) -> dict:
-    """Every notebook not run :data:`IN_PROCESS`, executed by papermill (in a process of its own,
-    as ``papermill`` on the command line), two at a time, each kernel on one thread: on two cores
-    a kernel's start and a smoke run are mostly one thread's work, so two at once take about
-    half the time of one after another. Concurrent notebooks share the run store as ``--jobs``
-    does (a file lock per stage). Returns ``{stem: (executed copy, finished process)}``."""
+def executed(request, tmp_path_factory) -> dict:
+    """The papermill notebooks this session's tests check (see :func:`_execute`), two at a time:
+    on two cores a kernel's start and a smoke run are mostly one thread's work, so two at once
+    take about half the time of one after another. Concurrent notebooks share the run store as
+    ``--jobs`` does (a file lock per stage). Returns ``{stem: (executed copy, finished process)}``."""
     out = tmp_path_factory.mktemp("executed")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def one(nb: Path):
-        # The baselines notebook retrains (force), so that its training bar is surely in the output.
-        force = {"force": True} if nb.stem == "baselines" else {}
-        call = out / f"{nb.stem}.call.pkl"
-        call.write_bytes(pickle.dumps(dict(
-            input_path=str(nb), output_path=str(out / nb.name), kernel_name="python3", cwd=str(nb.parent),
-            progress_bar=False, parameters={"profile": "smoke", "progress": True, **force, **_shorter(nb)})))
-        code = "import pickle, sys, papermill; papermill.execute_notebook(**pickle.load(open(sys.argv[1], 'rb')))"
-        return out / nb.name, subprocess.run([sys.executable, "-c", code, str(call)], env=env,
-                                             capture_output=True, text=True)
-
+    wanted = {item.callspec.params["nb"].stem for item in request.session.items
+              if getattr(item, "originalname", "") == "test_notebook_smoke"}
+    todo = [nb for nb in PAPERMILL if nb.stem in wanted]
     with ThreadPoolExecutor(2) as pool:
-        return dict(zip((nb.stem for nb in PAPERMILL), pool.map(one, PAPERMILL)))
+        return dict(zip((nb.stem for nb in todo), pool.map(lambda nb: _execute(nb, out), todo)))
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_smoke(nb, request):
+def test_notebook_smoke(nb, request, tmp_path):
     """Runs end to end (through papermill, or in this process: see :data:`IN_PROCESS`); the
     executed copy shows its tables and every figure it made, and its progress bars as plain
-    final lines (no widget left in the outputs)."""
+    final lines (no widget left in the outputs). Under pytest-xdist each worker runs its own
+    notebooks, one at a time (a session fixture would run them all in every worker)."""
     if nb.stem in IN_PROCESS:
         _in_process(nb)
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
+        _through_papermill(nb, *_execute(nb, tmp_path))
     else:
         _through_papermill(nb, *request.getfixturevalue("executed")[nb.stem])
     _nothing_counted()

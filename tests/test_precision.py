@@ -250,3 +250,6 @@ def test_the_precision_table_renders_from_result_only_baseline_records(monkeypat
         monkeypatch.setenv("SSLKIT_TRAIN", training)
         again = experiments.run("precision", params).result.tables["runs"]
         pd.testing.assert_frame_equal(again, first)
+    context = pipeline.setup("lenet", "smoke", precision="fp32", progress=False)
+    with pytest.raises(pipeline.StageMissing):   # training off: a result-only record is no network
+        pipeline.baseline(context)

@@ -268,6 +268,22 @@ def is_trained(context: Context, regularization: Regularization | None = None) -
     return all(store.find(folder, name) is not None for folder, name in folders)   # full stages only
 
 
+def _kept_finetune(context: Context, folder: Path) -> tuple[nn.Module, Result, Result] | None:
+    """Where the store keeps an SSL run's fine-tuned stage, the fine-tuned network and the results
+    of SSL and fine-tuning: fine-tuning's saved state replaces every weight and mask, so SSL's
+    weights are not read, only its result (``ssl.pt`` may be a result-only render record, see
+    :func:`sslkit.pipeline.store.slim`). None where either is missing or ``finetune.pt`` does not
+    load: the run then goes the whole way (nothing is ever fine-tuned from the baseline)."""
+    ssl_res = store.stage_result(folder, "ssl")
+    if ssl_res is None:
+        return None
+    net = context.build()
+    masks = ZeroFreezer(net)   # the weight_mask buffers the stage holds
+    finetune_res = store.load_stage(folder, "finetune", net, context)
+    masks.remove()
+    return None if finetune_res is None else (net, ssl_res, finetune_res)
+
+
 def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module, Result]) -> SSLRun:
     """SSL from the baseline ``base`` (the pair :func:`baseline` returns), removal of what the
     zero groups make useless, fine-tuning with the zeros frozen, report and compaction. The
@@ -281,17 +297,16 @@ def ssl(context: Context, regularization: Regularization, base: tuple[nn.Module,
     spec = scale_spec(regularization.spec, sizes.strength_factor)   # a shortened profile's stronger regularization
     reg = GroupLasso.from_spec(net, spec, weighted=regularization.weighted,
                                mode=regularization.mode, threshold=regularization.threshold)
-    # Where the fine-tuned stage is kept, its weights replace SSL's: only SSL's result is read (a
-    # store may keep ssl.pt as a result-only render record, see store.render_record).
-    tuned = not context.force and store.stage_result(folder, "finetune", records=False) is not None
-    ssl_res = store.stage_result(folder, "ssl") if tuned else None
-    if ssl_res is None:
+    kept = None if context.force else _kept_finetune(context, folder)
+    if kept is not None:
+        net, ssl_res, finetune_res = kept
+    else:
         ssl_res = store.train_stage(folder, "ssl", net, context, ssl_schedule, seed=context.seed + 1, hooks=[reg])
         propagate_zeros(net, network.input_shape)   # zero what the zero groups make useless
-    freezer = ZeroFreezer(net)
-    finetune_res = store.train_stage(folder, "finetune", net, context, finetune_schedule, seed=context.seed + 2,
-                               hooks=[freezer])
-    freezer.remove()
+        freezer = ZeroFreezer(net)
+        finetune_res = store.train_stage(folder, "finetune", net, context, finetune_schedule,
+                                         seed=context.seed + 2, hooks=[freezer])
+        freezer.remove()
     small = compact(net, network.input_shape)
     return SSLRun(model=net, compact=small, report=sparsity_report(net, network.input_shape),
                   baseline_error=base_res.test_error, ssl_error=ssl_res.test_error, error=finetune_res.test_error,

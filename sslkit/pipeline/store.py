@@ -71,8 +71,9 @@ def render_record(stage: Path, *, weights: bool = True) -> Path:
     result and every tensor but the fully connected (2-D) weights and their masks: all that
     an experiment reads which takes only the conv layers' sparsity and activations and the
     error from the result (the granularity study), at a fraction of the bytes where the fc
-    layers dominate (LeNet's fc1, CaffeNet's fc6-fc8). A record serves only with training off,
-    and no stage is ever trained from one. Its left-out tensors load as NaN:
+    layers dominate (LeNet's fc1, CaffeNet's fc6-fc8). A record serves as a stage only with
+    training off (a result-only one never: it holds no network), and no stage is ever trained
+    from one; :func:`stage_result` reads its result with training on too. Its left-out tensors load as NaN:
     :func:`sslkit.training.loop.evaluate` refuses such a network, but a count of zeros would
     take NaN for non-zero, so only such experiments may use records.
 
@@ -120,8 +121,9 @@ def slim(root: str | Path) -> list[Path]:
     written = []
     for tuned in sorted(Path(root).glob("ssl/*/finetune.pt")):
         stage = tuned.with_name("ssl.pt")
-        if not stage.exists():
-            continue
+        if not stage.exists() or load_cached(tuned, keys=("model", "result"), map_location="cpu",
+                                             weights_only=False) is None:
+            continue   # nothing to slim, or a fine-tuned stage that does not load: SSL's weights stay
         record = render_record(stage, weights=False)
         full, kept = (torch.load(p, map_location="cpu", weights_only=False) for p in (stage, record))
         if kept["result"] != full["result"] or kept["model"] or sorted(kept["left_out"]) != sorted(full["model"]):
@@ -129,6 +131,18 @@ def slim(root: str | Path) -> list[Path]:
         stage.unlink()
         written.append(record)
     return written
+
+
+def load_stage(folder: Path, name: str, model: nn.Module, context: Context) -> Result | None:
+    """Load the finished stage ``name`` of ``folder`` (its full file, never a render record) into
+    ``model``; None where no run root holds a readable one. Trains nothing."""
+    found = find(folder, f"{name}.pt")
+    saved = None if found is None else load_cached(found, keys=("model", "result"), map_location=context.device,
+                                                   weights_only=False)
+    if saved is None or saved.get("left_out"):
+        return None
+    _load(model, saved, found)
+    return Result(**saved["result"])
 
 
 def _load(model: nn.Module, saved: dict, path: Path) -> None:
@@ -186,6 +200,8 @@ def _train_stage(folder: Path, name: str, final: Path, model: nn.Module, context
     found = None if context.force else holds(folder, f"{name}.pt")
     saved = None if found is None else load_cached(found, keys=("model", "result"), map_location=context.device,
                                                    weights_only=False)
+    if saved is not None and saved.get("left_out") and not saved["model"]:
+        saved = None   # a result-only record (render_record(weights=False)) holds no network to serve
     if saved is not None:
         _load(model, saved, found)
         return Result(**saved["result"])
