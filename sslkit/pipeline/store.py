@@ -86,7 +86,7 @@ def render_record(stage: Path, *, weights: bool = True) -> Path:
     Returns:
         the record's path.
     """
-    saved = load_cached(stage, keys=("model", "result"), map_location="cpu", weights_only=False)
+    saved = _read(stage)
     if saved is None or saved.get("left_out"):
         raise ValueError(f"{stage} is not a finished stage")
     left = sorted(k for k, v in saved["model"].items() if v.dim() == 2 or not weights)
@@ -96,14 +96,12 @@ def render_record(stage: Path, *, weights: bool = True) -> Path:
     return out
 
 
-def stage_result(folder: Path, name: str, *, records: bool = True) -> Result | None:
+def stage_result(folder: Path, name: str) -> Result | None:
     """The result of the finished stage ``name`` in ``folder`` (relative to the run roots), read
-    from ``<name>.pt`` or, with ``records``, from its render record (with training on too: a
-    result is only read, nothing trains from it); None where no run root holds a readable one."""
-    for filename in (f"{name}.pt", record_name(f"{name}.pt"))[:2 if records else 1]:
-        found = find(folder, filename)
-        saved = None if found is None else load_cached(found, keys=("model", "result"), map_location="cpu",
-                                                       weights_only=False)
+    from ``<name>.pt`` or its render record (with training on too: a result is only read,
+    nothing trains from it); None where no run root holds a readable one."""
+    for filename in (f"{name}.pt", record_name(f"{name}.pt")):
+        saved = _read(find(folder, filename))
         if saved is not None:
             return Result(**saved["result"])
     return None
@@ -121,8 +119,7 @@ def slim(root: str | Path) -> list[Path]:
     written = []
     for tuned in sorted(Path(root).glob("ssl/*/finetune.pt")):
         stage = tuned.with_name("ssl.pt")
-        if not stage.exists() or load_cached(tuned, keys=("model", "result"), map_location="cpu",
-                                             weights_only=False) is None:
+        if not stage.exists() or _read(tuned) is None:
             continue   # nothing to slim, or a fine-tuned stage that does not load: SSL's weights stay
         record = render_record(stage, weights=False)
         full, kept = (torch.load(p, map_location="cpu", weights_only=False) for p in (stage, record))
@@ -137,12 +134,18 @@ def load_stage(folder: Path, name: str, model: nn.Module, context: Context) -> R
     """Load the finished stage ``name`` of ``folder`` (its full file, never a render record) into
     ``model``; None where no run root holds a readable one. Trains nothing."""
     found = find(folder, f"{name}.pt")
-    saved = None if found is None else load_cached(found, keys=("model", "result"), map_location=context.device,
-                                                   weights_only=False)
+    saved = _read(found, context.device)
     if saved is None or saved.get("left_out"):
         return None
     _load(model, saved, found)
     return Result(**saved["result"])
+
+
+def _read(path: Path | None, device="cpu") -> dict | None:
+    """The saved stage or record at ``path`` (its tensors on ``device``); None for no path or
+    an unreadable file (see :func:`sslkit.util.io.load_cached`)."""
+    return None if path is None else load_cached(path, keys=("model", "result"), map_location=device,
+                                                 weights_only=False)
 
 
 def _load(model: nn.Module, saved: dict, path: Path) -> None:
@@ -198,8 +201,7 @@ def _train_stage(folder: Path, name: str, final: Path, model: nn.Module, context
         for p in (final, ckpt):
             p.unlink(missing_ok=True)
     found = None if context.force else holds(folder, f"{name}.pt")
-    saved = None if found is None else load_cached(found, keys=("model", "result"), map_location=context.device,
-                                                   weights_only=False)
+    saved = _read(found, context.device)
     if saved is not None and saved.get("left_out") and not saved["model"]:
         saved = None   # a result-only record (render_record(weights=False)) holds no network to serve
     if saved is not None:
